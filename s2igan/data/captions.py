@@ -1,0 +1,126 @@
+"""Caption template grammar for SynthBirds.
+
+A caption describes a bird by its four attributes (``crown``, ``wing``, ``belly`` colours and
+``size``) in plain lowercase English words only (no digits or symbols: the text is spoken by a TTS
+engine later). Variety comes from synonyms ("wings" / "feathers on its wings", "crown" / "head" /
+"top of its head", ...), from the order of the parts, from several sentence frames, and from
+sometimes leaving one attribute out. The grammar is finite, so the same text recurs; the TTS stage
+synthesises each distinct text once.
+
+Every caption is a function of the attributes and a :class:`numpy.random.Generator` only, so it is
+deterministic given the generator's seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOTS = ("crown", "wing", "belly", "size")
+COLOUR_SLOTS = ("crown", "wing", "belly")
+
+# Part nouns used with a colour adjective ("a red crown", "blue wings").
+_PART_NOUNS = {
+    "crown": ["{a} {c} crown", "{a} {c} head", "{a} {c} cap on its head"],
+    "wing": ["{c} wings", "{c} feathers on its wings", "{c} wing feathers"],
+    "belly": ["{a} {c} belly", "{a} {c} breast", "{a} {c} underside"],
+}
+# Part clauses ("its crown is red").
+_PART_CLAUSES = {
+    "crown": ["its crown is {c}", "the top of its head is {c}", "its head is {c}"],
+    "wing": ["its wings are {c}", "the feathers on its wings are {c}"],
+    "belly": ["its belly is {c}", "its breast is {c}", "its underside is {c}"],
+}
+SIZE_WORDS = {"small": ["small", "little", "tiny"], "large": ["large", "big"]}
+
+# Frames: {np} = list of part noun phrases, {cl} = list of part clauses, {sz} = size word,
+# {a_sz} = size word with its article. Frames with a size placeholder are used when the size is
+# mentioned, the others when it is left out.
+_FRAMES_SIZE = [
+    "this {sz} bird has {np}",
+    "{a_sz} bird with {np}",
+    "the bird is {sz} with {np}",
+    "this is {a_sz} bird with {np}",
+    "{a_sz} bird that has {np}",
+    "this bird is {sz} and has {np}",
+    "this is {a_sz} bird, {cl}",
+    "the bird is {sz}, {cl}",
+    "a bird with {np}, it is quite {sz}",
+]
+_FRAMES_NO_SIZE = [
+    "this bird has {np}",
+    "a bird with {np}",
+    "the bird has {np}",
+    "this is a bird with {np}",
+    "a bird that has {np}",
+    "this is a bird, {cl}",
+    "on this bird {cl}",
+]
+
+
+def article(word: str) -> str:
+    """The indefinite article for ``word``."""
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _pick(rng: np.random.Generator, options: list[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def caption(attrs: dict[str, str], rng: np.random.Generator,
+            omit_prob: float = 0.15) -> tuple[str, tuple[str, ...]]:
+    """Draw one caption of a bird with attributes ``attrs``.
+
+    Returns the text and the attribute slots it mentions (in :data:`SLOTS` order). With
+    probability ``omit_prob`` one attribute (any of the four) is left out.
+    """
+    missing = [s for s in SLOTS if s not in attrs]
+    if missing:
+        raise ValueError(f"attributes lack slot(s) {missing}: {attrs}")
+    mentioned = list(SLOTS)
+    if rng.random() < omit_prob:
+        mentioned.remove(SLOTS[int(rng.integers(len(SLOTS)))])
+    parts = [s for s in COLOUR_SLOTS if s in mentioned]
+    parts = [parts[i] for i in rng.permutation(len(parts))]
+    frame = _pick(rng, _FRAMES_SIZE if "size" in mentioned else _FRAMES_NO_SIZE)
+    fields: dict[str, str] = {}
+    if "{np}" in frame:
+        phrases = []
+        for slot in parts:
+            colour = attrs[slot]
+            phrases.append(_pick(rng, _PART_NOUNS[slot]).format(a=article(colour), c=colour))
+        fields["np"] = _join(phrases)
+    if "{cl}" in frame:
+        fields["cl"] = _join([_pick(rng, _PART_CLAUSES[s]).format(c=attrs[s]) for s in parts])
+    if "size" in mentioned:
+        word = _pick(rng, SIZE_WORDS[attrs["size"]])
+        fields["sz"] = word
+        fields["a_sz"] = f"{article(word)} {word}"
+    text = frame.format(**fields)
+    return text, tuple(s for s in SLOTS if s in mentioned)
+
+
+def captions(attrs: dict[str, str], n: int, rng: np.random.Generator,
+             omit_prob: float = 0.15) -> list[str]:
+    """``n`` captions of one image (texts only)."""
+    return [caption(attrs, rng, omit_prob)[0] for _ in range(n)]
+
+
+def caption_pool(attrs: dict[str, str], size: int, rng: np.random.Generator,
+                 omit_prob: float = 0.15) -> list[str]:
+    """Up to ``size`` distinct captions of one class, in draw order (fewer if the grammar runs out).
+
+    Drawing a class's captions from such a pool bounds the number of distinct texts the TTS stage
+    must synthesise.
+    """
+    pool: dict[str, None] = {}
+    for _ in range(50 * size):
+        if len(pool) == size:
+            break
+        pool.setdefault(caption(attrs, rng, omit_prob)[0])
+    return list(pool)
