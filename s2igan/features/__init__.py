@@ -1,0 +1,1 @@
+"""Image features: frozen ImageNet backbones and the per-split feature cache (Sec. III-B)."""

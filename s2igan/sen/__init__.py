@@ -1,0 +1,1 @@
+"""Speech Embedding Network (SEN), Sec. III-B of the S2IGAN paper, Eq. (1)-(9)."""

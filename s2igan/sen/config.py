@@ -1,0 +1,65 @@
+"""The SEN configuration (params.yaml section ``sen``), a frozen dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SENConfig:
+    """Speech Embedding Network settings (Sec. III-B). Defaults: the embedded CPU profile.
+
+    Paper profile: CUB/Oxford batch_size 128, lr 1e-3, epochs 150; Flickr8k/Places batch_size 32,
+    lr 1e-4, epochs 120, distinctive false; official schedule lr x0.1 every 50 epochs
+    (lr_step 50, lr_gamma 0.1).
+    """
+
+    distinctive: bool = True  # Eq. (7) class loss (fine-grained data); false -> Eq. (9)
+    embed_dim: int = 1024  # common space; = 2 * gru_hidden (concatenated directions)
+    gru_hidden: int = 512  # per direction
+    gru_layers: int = 2
+    conv_channels: tuple[int, ...] = (64, 128)  # 1-D conv block 40 -> 64 -> 128
+    conv_kernel: int = 6
+    conv_stride: int = 2
+    att_hidden: int = 128  # W1 units of Eq. (1); W2 has embed_dim units
+    beta: float = 10.0  # smoothing factor of Eq. (3)
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.95, 0.999)
+    weight_decay: float = 1e-3
+    lr_step: int = 10  # StepLR: lr *= lr_gamma every lr_step epochs
+    lr_gamma: float = 0.5
+    grad_clip: float = 0.0  # max gradient norm; 0 = off (the official code does not clip)
+    val_fraction: float = 0.1  # held-out images of the TRAINING classes for model selection
+    val_captions: int = 0  # captions per validation image used for selection (0 = all)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 2  # torch CPU threads
+    gru_impl: str = "auto"  # auto (fast scan for CPU training, else nn.GRU) | fast | torch
+    eval_batch_size: int = 128
+    tsne_classes: int = 10  # Fig. 9: test classes shown in the t-SNE plot
+    tsne_points: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.embed_dim != 2 * self.gru_hidden:
+            raise ValueError(f"sen.embed_dim ({self.embed_dim}) must be 2 * sen.gru_hidden "
+                             f"({self.gru_hidden}): the embedding concatenates both directions")
+        if self.gru_impl not in ("auto", "fast", "torch"):
+            raise ValueError(f"sen.gru_impl must be auto, fast or torch, not {self.gru_impl!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("sen.val_fraction must be in [0, 1)")
+
+
+# Settings that may change between a run and its resumption without invalidating last.pt.
+RESUMABLE_CHANGES = ("epochs", "device", "threads", "eval_batch_size", "tsne_classes",
+                     "tsne_points")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,100 @@
+"""The SEN dual encoder (Sec. III-B, Fig. 3): speech encoder (SED) and image encoder (IED).
+
+SpeechEncoder: log-mel filterbanks ``(B, T, 40)`` -> two 1-D convolutions (40 -> 64 -> 128
+channels, kernel 6, stride 2, no padding, each followed by batch norm; the official code has no
+non-linearity between them and neither do we) -> two-layer bidirectional GRU (512 per direction)
+over the real lengths only -> additive self-attention pooling, Eq. (1)-(2) -> L2-normalised
+1024-d ``y``.
+
+Eq. (1): ``w_t = softmax_t(W2 tanh(W1 h_t + b1) + b2)`` with W1 of 128 units and W2 of 1024 units
+(one attention weight per time step AND channel), softmax over time; Eq. (2): ``y = sum_t w_t * h_t``.
+Difference from the official code: its softmax also runs over the zero-padded GRU outputs of
+shorter utterances in a batch, so an embedding depends on the batch it is computed in; here
+padded steps are masked out before the softmax, so a padded utterance gives the same embedding as
+the utterance alone.
+
+ImageEncoder: cached backbone feature ``(B, D)`` -> Linear -> L2-normalised 1024-d ``x``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from s2igan.sen.config import SENConfig
+from s2igan.sen.gru import bigru
+
+
+class SpeechEncoder(nn.Module):
+    """``forward(fbank (B, T, n_mels), lengths (B,)) -> (B, embed_dim)`` L2-normalised."""
+
+    def __init__(self, cfg: SENConfig = SENConfig(), n_mels: int = 40):
+        super().__init__()
+        c1, c2 = cfg.conv_channels
+        self.kernel, self.stride = cfg.conv_kernel, cfg.conv_stride
+        self.conv1 = nn.Conv1d(n_mels, c1, self.kernel, self.stride)
+        self.bn1 = nn.BatchNorm1d(c1)
+        self.conv2 = nn.Conv1d(c1, c2, self.kernel, self.stride)
+        self.bn2 = nn.BatchNorm1d(c2)
+        self.gru = nn.GRU(c2, cfg.gru_hidden, cfg.gru_layers, batch_first=True,
+                          bidirectional=True)
+        dim = 2 * cfg.gru_hidden
+        self.att_w1 = nn.Linear(dim, cfg.att_hidden)  # Eq. (1), W1, b1
+        self.att_w2 = nn.Linear(cfg.att_hidden, dim)  # Eq. (1), W2, b2
+        nn.init.orthogonal_(self.att_w1.weight)
+        self.gru_impl = cfg.gru_impl
+        self.n_mels = n_mels
+
+    @property
+    def min_frames(self) -> int:
+        """Fewest input frames that give one GRU step after both convolutions."""
+        return self.kernel + (self.kernel - 1) * self.stride
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """GRU steps per utterance after the two unpadded strided convolutions."""
+        for _ in range(2):
+            lengths = torch.div(lengths - self.kernel, self.stride, rounding_mode="floor") + 1
+        return lengths.clamp(min=1)
+
+    def _recurrent(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        impl = self.gru_impl
+        if impl == "auto":  # cuDNN on a GPU; without gradients (embedding) PyTorch's fused
+            # CPU kernel is the faster one; for training on a CPU, the fast scan of s2igan.sen.gru
+            impl = "torch" if x.is_cuda or not torch.is_grad_enabled() else "fast"
+        if impl == "fast":
+            return bigru(x, lengths, self.gru)  # (B, T', 2H)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True,
+                                     total_length=x.shape[1])
+        return out  # (B, T', 2H)
+
+    def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, T, _ = fbank.shape
+        if T < self.min_frames:  # very short clips: zero-pad so the convolutions have one output
+            fbank = F.pad(fbank, (0, 0, 0, self.min_frames - T))
+        lengths = lengths.to(fbank.device).long()
+        x = self.bn1(self.conv1(fbank.transpose(1, 2)))  # (B, 64, T1)
+        x = self.bn2(self.conv2(x)).transpose(1, 2)  # (B, T2, 128)
+        steps = self.output_lengths(lengths).clamp(max=x.shape[1])  # (B,)
+        x = x[:, :int(steps.max())]  # frames beyond the longest utterance carry nothing
+        h = self._recurrent(x, steps)  # (B, T2, 1024)
+        scores = self.att_w2(torch.tanh(self.att_w1(h)))  # (B, T2, 1024), Eq. (1) logits
+        valid = torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None]  # (B, T2)
+        scores = scores.masked_fill(~valid.unsqueeze(-1), float("-inf"))
+        weights = torch.softmax(scores, dim=1)  # over time
+        y = (weights * h).sum(dim=1)  # (B, 1024), Eq. (2)
+        return F.normalize(y, dim=-1)
+
+
+class ImageEncoder(nn.Module):
+    """``forward(features (B, D)) -> (B, embed_dim)``: one linear layer, L2-normalised."""
+
+    def __init__(self, feat_dim: int, embed_dim: int = 1024):
+        super().__init__()
+        self.linear = nn.Linear(feat_dim, embed_dim)
+        self.feat_dim = feat_dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.linear(features), dim=-1)  # (B, embed_dim)

@@ -1,0 +1,85 @@
+"""The `sen` and `embed` stages' work: load the splits, train, evaluate on test, embed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from s2igan.arrays import Ragged, load_vectors, save_vectors
+from s2igan.io import BadInputError
+from s2igan.sen.checkpoint import load_sen
+from s2igan.sen.config import SENConfig, resolve_device
+from s2igan.sen.data import available_splits, carve_validation, load_split
+from s2igan.sen.evaluate import embed_images, embed_speech, evaluate_split
+from s2igan.sen.train import train_sen
+from s2igan.sen.tsne import plot_tsne
+
+
+def train_and_evaluate(frame: pd.DataFrame, fbank_dir: str | Path, features_dir: str | Path,
+                       model_dir: str | Path, report_dir: str | Path, cfg: SENConfig,
+                       log_step: Callable[[dict, int], None] | None = None) -> dict:
+    """Train the SEN (resuming ``model_dir/last.pt``), evaluate ``best.pt`` on the test split.
+
+    Validation = the manifest's ``val`` split when it exists and shares no class with ``test``;
+    otherwise ``val_fraction`` of the training images of every training class. Test classes are
+    never seen in training or model selection (fine-grained data has class-disjoint splits).
+    """
+    kind = frame.attrs.get("kind", "fine_grained")
+    splits = set(available_splits(fbank_dir)) & set(available_splits(features_dir))
+    if "train" not in splits:
+        raise BadInputError(fbank_dir, "no `train` split in the filterbanks and features")
+    train = load_split(fbank_dir, features_dir, "train")
+    test = load_split(fbank_dir, features_dir, "test") if "test" in splits else None
+    if "val" in splits:
+        val = load_split(fbank_dir, features_dir, "val")
+        if test is not None and kind == "fine_grained":
+            shared = set(val.images["class_id"]) & set(test.images["class_id"])
+            if shared:
+                raise BadInputError(Path(features_dir) / "val.ids.parquet",
+                                    f"val shares classes {sorted(shared)[:5]} with test")
+    else:
+        train, val = carve_validation(train, cfg.val_fraction, np.random.default_rng(cfg.seed))
+    if cfg.val_captions > 0:  # cheaper model selection: the first captions of every image
+        val = val.subset(np.arange(len(val.images)), cfg.val_captions)
+    report_dir = Path(report_dir)
+    summary = train_sen(train, val, kind, cfg, model_dir, csv_path=report_dir / "loss.csv",
+                        log_step=log_step)
+    metrics = {"val/map": summary["val/map"], "best_epoch": summary["best_epoch"],
+               "epochs": summary["epochs"], "train_seconds": summary["train_seconds"],
+               "train/images": len(train.images), "val/images": len(val.images)}
+    device = resolve_device(cfg.device)
+    speech, image, _ = load_sen(Path(model_dir) / "best.pt", device)
+    if test is not None:
+        scores, s_emb = evaluate_split(speech, image, test, kind, cfg.eval_batch_size, device,
+                                       progress=lambda it: tqdm(it, desc="sen test", unit="batch"))
+        metrics.update({f"test/{k}": v for k, v in scores.items()})
+        plot_tsne(s_emb, test.captions["class_id"].to_numpy(), report_dir / "tsne.png",
+                  cfg.tsne_classes, cfg.tsne_points, cfg.seed)
+    return metrics
+
+
+def embed_all(fbank_dir: str | Path, features_dir: str | Path, checkpoint: str | Path,
+              out_dir: str | Path, batch_size: int = 128) -> dict[str, int]:
+    """``<split>_speech`` (captions) and ``<split>_image`` (images) embeddings into ``out_dir``."""
+    device = resolve_device("auto")
+    speech, image, cfg = load_sen(checkpoint, device)
+    torch.set_num_threads(cfg.threads)
+    counts = {}
+    for split in available_splits(fbank_dir):
+        fbank = Ragged.load(fbank_dir, split, mmap=False)
+        emb = embed_speech(speech, fbank, batch_size, device,
+                           progress=lambda it, s=split: tqdm(it, desc=f"embed {s}", unit="batch"))
+        cols = [c for c in ("id", "image_id", "class_id") if c in fbank.index]
+        save_vectors(out_dir, f"{split}_speech", fbank.index[cols], emb)
+        counts[f"{split}_speech"] = len(emb)
+    for split in available_splits(features_dir):
+        index, feats = load_vectors(features_dir, split)
+        emb = embed_images(image, feats, device=device)
+        save_vectors(out_dir, f"{split}_image", index[["id", "class_id"]], emb)
+        counts[f"{split}_image"] = len(emb)
+    return counts

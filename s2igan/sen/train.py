@@ -1,0 +1,182 @@
+"""SEN training on cached image features (Sec. III-B): Eq. (8) (or Eq. (9) without the
+distinctive loss), Adam, StepLR, one random caption per image per epoch, per-epoch checkpoints
+with resumption, best model by validation mAP on held-out images of the TRAINING classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from s2igan.config import to_dict
+from s2igan.io import atomic_path
+from s2igan.sen.checkpoint import build_encoders, load_checkpoint, save_checkpoint
+from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig, resolve_device
+from s2igan.sen.data import SENSplit, pad_batch
+from s2igan.sen.evaluate import embed_images, embed_speech, retrieval_metrics
+from s2igan.sen.losses import distinctive_loss, matching_loss
+
+CSV_COLUMNS = ["epoch", "train/loss", "train/match", "train/distinctive", "val/map"]
+
+
+def fingerprint(train: SENSplit, val: SENSplit) -> str:
+    """Identity of the training data (ids, sizes and a feature checksum) for safe resumption."""
+    h = hashlib.sha1()
+    for part in (train, val):
+        h.update("|".join(part.images["id"].astype(str)).encode())
+        h.update(str((part.fbank.data.shape, part.features.shape)).encode())
+        h.update(np.float64(np.asarray(part.features, np.float64).sum()).tobytes())
+        h.update(np.float64(np.asarray(part.fbank.data[:: 97], np.float64).sum()).tobytes())
+    return h.hexdigest()
+
+
+def _comparable(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in RESUMABLE_CHANGES}
+
+
+def _class_labels(train: SENSplit) -> tuple[np.ndarray, int]:
+    classes = train.images["class_id"].to_numpy()
+    if (classes < 0).any():
+        raise ValueError("sen.distinctive needs class labels, but the training images have none "
+                         "(class_id -1, e.g. Flickr8k): set sen.distinctive: false (Eq. 9)")
+    uniq, labels = np.unique(classes, return_inverse=True)
+    return labels.astype(np.int64), len(uniq)
+
+
+def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_dir: str | Path,
+              csv_path: str | Path | None = None,
+              log_step: Callable[[dict, int], None] | None = None) -> dict:
+    """Train (or resume) the SEN; writes ``model_dir/last.pt`` every epoch and ``best.pt`` when
+    the validation mAP improves. Returns summary metrics."""
+    torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model_dir = Path(model_dir)
+    labels, n_classes = _class_labels(train) if cfg.distinctive else (None, 0)
+    dims = {"feat_dim": int(train.features.shape[1]), "n_mels": int(train.fbank.data.shape[1]),
+            "n_classes": n_classes}
+    speech, image = build_encoders(cfg, dims)
+    classifier = nn.Linear(cfg.embed_dim, n_classes) if cfg.distinctive else None
+    modules = [m for m in (speech, image, classifier) if m is not None]
+    for m in modules:
+        m.to(device)
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                           weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    fp = fingerprint(train, val)
+    history: list[dict] = []
+    best = {"map": -math.inf, "epoch": 0}
+    start = 0
+
+    last = model_dir / "last.pt"
+    if last.is_file():
+        state = load_checkpoint(last, device)
+        same = (_comparable(state["config"]) == _comparable(to_dict(cfg))
+                and state.get("fingerprint") == fp and state["dims"] == dims
+                and state["epoch"] <= cfg.epochs)
+        if same:
+            speech.load_state_dict(state["speech_encoder"])
+            image.load_state_dict(state["image_encoder"])
+            if classifier is not None:
+                classifier.load_state_dict(state["classifier"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            rng.bit_generator.state = state["rng"]["numpy"]
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+            history, best, start = list(state["history"]), dict(state["best"]), state["epoch"]
+            tqdm.write(f"sen: resuming from {last} after epoch {start}")
+        else:
+            tqdm.write(f"sen: {last} is from another configuration or data; starting afresh")
+
+    keys_all = (train.images["class_id"].to_numpy() if kind == "fine_grained"
+                else np.arange(len(train.images)))  # Eq. (4): class (fine-grained) / image (scene)
+    keys_all = torch.from_numpy(keys_all.astype(np.int64))
+    labels_t = torch.from_numpy(labels) if labels is not None else None
+    image_caps = train.image_captions()
+    with_caption = np.flatnonzero([len(c) > 0 for c in image_caps])  # skipped clips leave gaps
+    features = torch.from_numpy(np.asarray(train.features, np.float32))
+    t0 = time.perf_counter()
+
+    bar = tqdm(range(start, cfg.epochs), desc="sen", unit="epoch", initial=start,
+               total=cfg.epochs)
+    for epoch in bar:
+        for m in modules:
+            m.train()
+        perm = rng.permutation(with_caption)  # one random caption per image per epoch
+        caps = np.array([image_caps[i][rng.integers(len(image_caps[i]))] for i in perm])
+        sums, count = {"loss": 0.0, "match": 0.0, "distinctive": 0.0}, 0
+        for s in range(0, len(perm), cfg.batch_size):
+            rows, crow = perm[s:s + cfg.batch_size], caps[s:s + cfg.batch_size]
+            if len(rows) < 2:  # batch norm and the matching loss need two pairs
+                continue
+            x, lengths = pad_batch(train.fbank, crow)
+            y = speech(x.to(device), lengths.to(device))  # (B, E)
+            xi = image(features[rows].to(device))  # (B, E)
+            l_m = matching_loss(y, xi, keys_all[rows].to(device), cfg.beta)
+            l_d = (distinctive_loss(classifier, y, xi, labels_t[rows].to(device))
+                   if classifier is not None else torch.zeros((), device=device))
+            loss = l_m + l_d  # Eq. (8) / (9)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            n = len(rows)
+            for k, v in (("loss", loss), ("match", l_m), ("distinctive", l_d)):
+                sums[k] += v.detach().item() * n
+            count += n
+        sched.step()
+        val_map = validate(speech, image, val, kind, cfg, device)
+        row = {"epoch": epoch + 1, "train/loss": sums["loss"] / max(count, 1),
+               "train/match": sums["match"] / max(count, 1),
+               "train/distinctive": sums["distinctive"] / max(count, 1), "val/map": val_map}
+        history.append(row)
+        if log_step is not None:
+            log_step({**{k: v for k, v in row.items() if k != "epoch"},
+                      "lr": opt.param_groups[0]["lr"]}, epoch + 1)
+        state = {"speech_encoder": speech.state_dict(), "image_encoder": image.state_dict(),
+                 "classifier": classifier.state_dict() if classifier is not None else None,
+                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "epoch": epoch + 1, "config": to_dict(cfg), "dims": dims, "fingerprint": fp,
+                 "history": history, "best": best,
+                 "rng": {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state,
+                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                         else None}}
+        if val_map > best["map"]:
+            best = {"map": val_map, "epoch": epoch + 1}
+            state["best"] = best
+            save_checkpoint(model_dir / "best.pt", state)
+        save_checkpoint(last, state)
+        if csv_path is not None:
+            write_history(history, csv_path)
+        bar.set_postfix(loss=f"{row['train/loss']:.3f}", val_map=f"{val_map:.3f}")
+    if csv_path is not None and history:
+        write_history(history, csv_path)
+    return {"val/map": best["map"], "best_epoch": best["epoch"], "epochs": cfg.epochs,
+            "train_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def validate(speech, image, val: SENSplit, kind: str, cfg: SENConfig, device) -> float:
+    """Speech -> image mAP on the validation images (relevant = class, or own image for scene)."""
+    s_emb = embed_speech(speech, val.fbank, cfg.eval_batch_size, device)
+    i_emb = embed_images(image, val.features, device=device)
+    return float(retrieval_metrics(s_emb, i_emb, val, kind)["map"])
+
+
+def write_history(history: list[dict], path: str | Path) -> None:
+    frame = pd.DataFrame(history).reindex(columns=CSV_COLUMNS)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -1,0 +1,43 @@
+"""Stage `sen`: train the Speech Embedding Network (Sec. III-B, Eq. 1-9) on cached image
+features, select the best epoch on held-out images of the training classes, and evaluate it
+on the test split (Table VII mAP / scene recall@k) with a t-SNE plot (Fig. 9).
+
+usage: python stages/sen.py PREPARED_DIR FBANK_DIR FEATURES_DIR MODEL_DIR REPORT_DIR
+params: sen
+"""
+
+import signal
+import sys
+from pathlib import Path
+
+from s2igan.config import from_dict, load_params
+from s2igan.data import manifest
+from s2igan.io import BadInputError
+from s2igan.sen.config import SENConfig
+from s2igan.sen.run import train_and_evaluate
+from s2igan.tracking import StageRun
+
+
+def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
+         report_dir: str) -> None:
+    params = load_params()["sen"]
+    cfg = from_dict(SENConfig, params, "sen")
+    reports = Path(report_dir)
+    frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
+    with StageRun("sen", params=params, metrics_path=reports / "metrics.json") as run:
+        metrics = train_and_evaluate(frame, fbank_dir, features_dir, model_dir, reports, cfg,
+                                     log_step=run.log_step)
+        run.log_artifact(reports / "tsne.png")
+        run.log_artifact(reports / "loss.csv")
+        run.log_metrics(metrics)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6:
+        sys.exit(__doc__)
+    # SIGTERM (e.g. a cancelled `dvc repro`) unwinds normally, so temp outputs are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        main(*sys.argv[1:])
+    except BadInputError as err:
+        sys.exit(f"sen: bad input: {err}")

@@ -1,0 +1,109 @@
+"""Image backbones and the feature cache: ImageNet-sensible predictions, the offline error for
+Inception-v3, differentiability, the CUB crop, and the features stage on a tiny manifest."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from s2igan.arrays import load_vectors
+from s2igan.data import manifest
+from s2igan.features.backbones import INCEPTION_FILE, imagenet_classes, load_backbone
+from s2igan.features.extract import FeaturesConfig, extract_all
+from s2igan.features.preprocess import crop_box, load_image
+from s2igan.io import BadInputError
+
+skdata = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return load_backbone("efficientnet_lite0")
+
+
+def _photo(name: str) -> torch.Tensor:
+    img = getattr(skdata, name)()  # (H, W, 3) uint8
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+@pytest.mark.parametrize("photo, expected", [("chelsea", {"Egyptian cat", "tabby", "tiger cat"}),
+                                             ("coffee", {"espresso", "cup", "coffee mug"})])
+def test_lite0_classifies_photos(lite0, photo, expected):
+    names = imagenet_classes()
+    with torch.no_grad():
+        logits = lite0.classify(_photo(photo))
+    top5 = {names[i] for i in logits[0].topk(5).indices.tolist()}
+    assert names[int(logits.argmax())] in expected
+    assert len(expected & top5) >= 2
+
+
+def test_lite0_features_any_size_and_differentiable(lite0):
+    assert (lite0.dim, lite0.input_size) == (1280, 224)
+    x = (torch.rand(2, 3, 64, 80) * 2 - 1).requires_grad_()
+    feats = lite0(x)
+    assert feats.shape == (2, 1280)
+    feats.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in lite0.parameters())
+    lite0.train()
+    assert not lite0.training  # stays frozen (batch norm in inference mode)
+
+
+def test_inception_without_weights_raises_a_clear_error(tmp_path):
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "empty_hub"))
+    try:
+        with pytest.raises(BadInputError) as err:
+            load_backbone("inception_v3")
+        assert INCEPTION_FILE in str(err.value) and "download.pytorch.org" in str(err.value)
+        assert str(tmp_path / "empty_hub") in str(err.value)
+        with pytest.raises(BadInputError, match="not found"):
+            load_backbone("inception_v3", str(tmp_path / "nope.pth"))
+    finally:
+        torch.hub.set_dir(old)
+
+
+def test_cub_crop_follows_the_official_box():
+    # box 40x20 at (10, 30): r = 30, centre (30, 40) -> [0, 10, 60, 70] clipped to the image
+    assert crop_box(200, 100, (10, 30, 40, 20)) == (0, 10, 60, 70)
+    assert crop_box(50, 50, (10, 10, 30, 30)) == (3, 3, 47, 47)
+
+
+def test_load_image_crops_and_scales(tmp_path):
+    arr = np.zeros((100, 200, 3), np.uint8)
+    arr[10:70, 0:60] = 255  # the cropped region is white
+    Image.fromarray(arr).save(tmp_path / "a.png")
+    full = load_image(tmp_path / "a.png", 32)
+    crop = load_image(tmp_path / "a.png", 32, "[10, 30, 40, 20]")
+    assert full.shape == crop.shape == (3, 32, 32)
+    assert crop.min() == pytest.approx(1.0) and full.min() == pytest.approx(-1.0)
+    with pytest.raises(BadInputError):
+        load_image(tmp_path / "missing.png", 32)
+
+
+def test_features_stage_on_a_tiny_manifest(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(5):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
+        for k in range(2):
+            rows.append(dict(image_id=f"im{i}", image_path=str(path), class_id=i % 2,
+                             split="test" if i >= 3 else "train", caption_idx=k, text="x",
+                             bbox="[5, 5, 20, 20]" if i == 0 else "[]"))
+    manifest.write(manifest.build(rows, "toy", "fine_grained"), tmp_path / "manifest.parquet")
+    metrics = extract_all(tmp_path / "manifest.parquet", tmp_path / "out",
+                          FeaturesConfig(batch_size=2))
+    assert metrics["train/images"] == 3 and metrics["test/images"] == 2
+    index, feats = load_vectors(tmp_path / "out", "train")
+    assert index["id"].tolist() == ["im0", "im1", "im2"] and feats.shape == (3, 1280)
+    assert feats.dtype == np.float32 and np.isfinite(feats).all()
+    meta = json.loads((tmp_path / "out" / "backbone.json").read_text())
+    assert meta["backbone"] == "efficientnet_lite0" and meta["dim"] == 1280
+    mu = np.load(tmp_path / "out" / "fid_test_mu.npy")
+    sigma = np.load(tmp_path / "out" / "fid_test_sigma.npy")
+    _, test = load_vectors(tmp_path / "out", "test")
+    np.testing.assert_allclose(mu, test.mean(0), rtol=1e-5, atol=1e-6)
+    assert sigma.shape == (1280, 1280)
