@@ -1,0 +1,73 @@
+"""Typed configs of the RDG (Sec. III-C): the generator/discriminator shapes (``dg``), the relation
+supervisor (``rs``) and the training schedule (``rdg``), one frozen dataclass per params section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DGConfig:
+    """Densely-stacked generator and its per-scale discriminators, Eq. (10)-(11), (15)-(17)."""
+
+    dense: bool = True                 # Eq. (10) dense connections; False = StackGAN-v2 stacking
+    image_sizes: tuple[int, ...] = (32, 64)   # one generator branch per scale, each 2x the last
+    ngf: int = 32                      # channels of h_0 (halved at every later scale)
+    ndf: int = 32                      # discriminator base width (StackGAN-v2 DF_DIM)
+    z_dim: int = 100
+    ca_dim: int = 128                  # conditioning augmentation output F^ca(y), Eq. (11)
+    res_blocks: int = 2                # residual blocks per F_i, i >= 1 (StackGAN-v2 R_NUM)
+    max_d_channels: int = 0            # cap of a discriminator's width (0 = no cap, as official)
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.image_sizes)
+        if not 1 <= len(sizes) <= 4:
+            raise ValueError(f"dg.image_sizes needs 1-4 scales, got {sizes}")
+        if sizes[0] < 16 or sizes[0] & (sizes[0] - 1):
+            raise ValueError(f"dg.image_sizes[0] must be a power of two >= 16, got {sizes[0]}")
+        if any(b != 2 * a for a, b in zip(sizes, sizes[1:])):
+            raise ValueError(f"dg.image_sizes must double at every scale, got {sizes}")
+        if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
+            raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
+
+
+@dataclass(frozen=True)
+class RSConfig:
+    """Relation supervisor, Eq. (12)-(13), or the DAMSM-based matching variant (Sec. IV-D2)."""
+
+    enabled: bool = True
+    kind: str = "relation"             # relation | damsm
+    weight: float = 1.0                # weight of L_RS (or the matching loss) in L_G, Eq. (14)
+    hidden: int = 128                  # relation classifier MLP width
+    lr: float = 0.0002                 # relation classifier learning rate
+    beta: float = 10.0                 # damsm: smoothing factor of the batch softmax, as Eq. (3)
+    real_features: str = "rescaled"    # rescaled: backbone on real images at the last scale, once;
+                                       # cached: data/features (original resolution)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("relation", "damsm"):
+            raise ValueError(f"rs.kind must be 'relation' or 'damsm', got {self.kind!r}")
+        if self.real_features not in ("rescaled", "cached"):
+            raise ValueError(f"rs.real_features must be 'rescaled' or 'cached', got "
+                             f"{self.real_features!r}")
+
+
+@dataclass(frozen=True)
+class RDGConfig:
+    """Training schedule of the RDG (alternating D / RS / G updates)."""
+
+    epochs: int = 30
+    batch_size: int = 24
+    lr_g: float = 0.0002
+    lr_d: float = 0.0002
+    betas: tuple[float, float] = (0.5, 0.999)
+    kl_weight: float = 2.0             # weight of the conditioning-augmentation KL term
+    uncond_weight: float = 1.0         # weight of the unconditional terms of Eq. (15)/(17)
+    mismatch: bool = True              # StackGAN-v2's (real image, wrong caption) = fake term
+    ema_decay: float = 0.999           # EMA of the generator used for sampling and evaluation
+    amp: bool = True                   # mixed precision (GPU only)
+    device: str = "auto"               # auto | cpu | cuda
+    captions_per_image: int = 1        # captions drawn per image per epoch (official: 1)
+    sample_captions: int = 8           # fixed test captions in the per-epoch sample grid
+    num_threads: int = 0               # torch CPU threads (0 = torch default)
+    seed: int = 0

@@ -1,0 +1,133 @@
+"""Training data of the RDG: real images resized to every scale (cached in memory as uint8),
+the SEN speech embeddings of their captions, and per-epoch sampling of (GT, RI, MI) images.
+
+Resize protocol (used for training, the judge and evaluation alike): the image (cropped to a square
+around its bounding box when the manifest has one, as StackGAN does for CUB) is resized to S x S
+with PIL bicubic resampling, which is antialiased.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from s2igan.arrays import load_vectors
+from s2igan.data import manifest as mf
+from s2igan.io import BadInputError
+
+
+def load_image(path: str | Path, size: int, bbox: str | list | None = None) -> np.ndarray:
+    """(size, size, 3) uint8 RGB of one image file (bbox ``[x, y, w, h]`` crop if given)."""
+    try:
+        img = Image.open(path).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise BadInputError(path, f"not a readable image ({exc})") from None
+    box = json.loads(bbox) if isinstance(bbox, str) else bbox
+    if box:
+        x, y, w, h = box
+        r = int(max(w, h) * 0.75)                      # StackGAN: square of 1.5 x the larger side
+        cx, cy = int(x + w / 2), int(y + h / 2)
+        left, top = max(cx - r, 0), max(cy - r, 0)
+        img = img.crop((left, top, min(cx + r, img.width), min(cy + r, img.height)))
+    return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def load_images(table: pd.DataFrame, sizes: tuple[int, ...], desc: str = "load images"
+                ) -> list[torch.Tensor]:
+    """Every image of ``table`` at every size: list of (N, 3, S, S) uint8 tensors."""
+    out = [np.empty((len(table), s, s, 3), np.uint8) for s in sizes]
+    bboxes = table["bbox"] if "bbox" in table else [None] * len(table)
+    for i, (path, bbox) in enumerate(tqdm(zip(table["image_path"], bboxes), total=len(table),
+                                          desc=desc, unit="img")):
+        for k, s in enumerate(sizes):
+            out[k][i] = load_image(path, s, bbox)
+    return [torch.from_numpy(a).permute(0, 3, 1, 2).contiguous() for a in out]
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, S, S) -> float in [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float in [-1, 1] (B, 3, S, S) -> uint8."""
+    return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+@dataclass
+class TrainData:
+    """Images of one split at every scale plus their captions' speech embeddings."""
+
+    images: list[torch.Tensor]          # per scale (N, 3, S, S) uint8
+    image_ids: np.ndarray               # (N,)
+    class_ids: np.ndarray               # (N,)
+    speech: np.ndarray                  # (M, E) float32, one row per caption
+    caption_image: np.ndarray           # (M,) index of each caption's image
+    image_emb: np.ndarray | None = None  # (N, E) real image embeddings (relation supervisor)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.speech.shape[1])
+
+    def __post_init__(self) -> None:
+        self._by_class = {c: np.flatnonzero(self.class_ids == c) for c in np.unique(self.class_ids)}
+        self._captions_of = [np.flatnonzero(self.caption_image == i) for i in range(len(self.image_ids))]
+        empty = [self.image_ids[i] for i, c in enumerate(self._captions_of) if len(c) == 0]
+        if empty:
+            raise BadInputError(None, f"image(s) without speech embeddings, e.g. {empty[0]!r}")
+
+    def epoch_order(self, rng: np.random.Generator, captions_per_image: int = 1) -> np.ndarray:
+        """Caption indices of one epoch: ``captions_per_image`` random captions of every image."""
+        picks = [rng.choice(c, size=min(captions_per_image, len(c)), replace=False)
+                 for c in self._captions_of]
+        return rng.permutation(np.concatenate(picks))
+
+    def pairs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """For each image index: a same-class other image (RI) and an other-class image (MI)."""
+        ri, mi = np.empty_like(images), np.empty_like(images)
+        n = len(self.image_ids)
+        for k, i in enumerate(images):
+            same = self._by_class[self.class_ids[i]]
+            others = same[same != i]
+            ri[k] = rng.choice(others) if len(others) else i
+            j = int(rng.integers(n))
+            while self.class_ids[j] == self.class_ids[i] and len(same) < n:
+                j = int(rng.integers(n))
+            mi[k] = j
+        return ri, mi
+
+
+def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str,
+                     sizes: tuple[int, ...]) -> TrainData:
+    """Images of ``split`` (manifest order by image_id) with the ``<split>_speech`` embeddings."""
+    table = mf.images(frame[frame["split"] == split])
+    if table.empty:
+        raise BadInputError(None, f"the manifest has no {split!r} images")
+    index, speech = load_vectors(embeddings_dir, f"{split}_speech")
+    pos = {iid: i for i, iid in enumerate(table["image_id"])}
+    missing = sorted(set(index["image_id"]) - set(pos))
+    if missing:
+        raise BadInputError(Path(embeddings_dir) / f"{split}_speech.ids.parquet",
+                            f"caption of unknown image {missing[0]!r} (stale embeddings?)")
+    caption_image = index["image_id"].map(pos).to_numpy()
+    images = load_images(table, tuple(sizes), desc=f"load {split} images")
+    return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(),
+                     np.ascontiguousarray(speech, dtype=np.float32), caption_image)
+
+
+def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str) -> np.ndarray:
+    """The ``<split>_image`` SEN embeddings (of the cached backbone features), in data order."""
+    index, emb = load_vectors(embeddings_dir, f"{split}_image")
+    pos = {iid: i for i, iid in enumerate(index["id"])}
+    try:
+        return np.stack([emb[pos[iid]] for iid in data.image_ids]).astype(np.float32)
+    except KeyError as exc:
+        raise BadInputError(Path(embeddings_dir) / f"{split}_image.ids.parquet",
+                            f"no embedding of image {exc.args[0]!r}") from None

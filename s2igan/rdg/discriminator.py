@@ -1,0 +1,63 @@
+"""Per-scale discriminators with unconditional and conditional heads, Eq. (15)-(17).
+
+StackGAN-v2 layout: strided 4x4 convolutions down to a 4x4 code (widths ndf, 2ndf, 4ndf, ...),
+3x3 blocks back to at most 8ndf channels for the larger scales; the unconditional head reads the
+code, the conditional head reads the code joined with the tiled condition ``F^ca(y)`` (the
+official code feeds ``mu``). Heads return logits (the sigmoid lives in the loss).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from s2igan.rdg.config import DGConfig
+
+
+def _lrelu() -> nn.LeakyReLU:
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
+class Discriminator(nn.Module):
+    """D_i for ``size`` x ``size`` images."""
+
+    def __init__(self, size: int, ndf: int, ca_dim: int, max_channels: int = 0):
+        super().__init__()
+        n_down = (size // 4).bit_length() - 1
+
+        def width(k: int) -> int:
+            w = ndf * 2 ** k
+            return min(w, max_channels) if max_channels else w
+
+        layers: list[nn.Module] = [nn.Conv2d(3, width(0), 4, 2, 1, bias=False), _lrelu()]
+        for k in range(1, n_down):
+            layers += [nn.Conv2d(width(k - 1), width(k), 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width(k)), _lrelu()]
+        ch = width(n_down - 1)
+        target = min(ch, width(3))
+        while ch > target:                    # 3x3 blocks back down to 8 ndf (scales > 64 px)
+            nxt = max(ch // 2, target)
+            layers += [nn.Conv2d(ch, nxt, 3, 1, 1, bias=False), nn.BatchNorm2d(nxt), _lrelu()]
+            ch = nxt
+        self.encode = nn.Sequential(*layers)
+        self.code_ch = ch
+        self.uncond = nn.Conv2d(ch, 1, 4, 4)
+        self.joint = nn.Sequential(nn.Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
+                                   nn.BatchNorm2d(ch), _lrelu())
+        self.cond = nn.Conv2d(ch, 1, 4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Image code: (B, 3, S, S) -> (B, C, 4, 4)."""
+        return self.encode(x)
+
+    def uncond_logits(self, code: torch.Tensor) -> torch.Tensor:
+        return self.uncond(code).flatten()                                   # (B,)
+
+    def cond_logits(self, code: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        tiled = c[:, :, None, None].expand(-1, -1, *code.shape[-2:])         # (B, ca, 4, 4)
+        return self.cond(self.joint(torch.cat([code, tiled], dim=1))).flatten()  # (B,)
+
+
+def make_discriminators(cfg: DGConfig) -> nn.ModuleList:
+    return nn.ModuleList(Discriminator(s, cfg.ndf, cfg.ca_dim, cfg.max_d_channels)
+                         for s in cfg.image_sizes)

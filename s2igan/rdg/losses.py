@@ -1,0 +1,56 @@
+"""Adversarial losses of the RDG, Eq. (15)-(17), and the conditioning-augmentation KL term.
+
+Discriminator heads return logits; ``-log D`` and ``-log(1 - D)`` are written with
+``binary_cross_entropy_with_logits`` (numerically stable, AMP-safe).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from s2igan.rdg.discriminator import Discriminator
+
+
+def _bce(logits: torch.Tensor, real: bool, weight: torch.Tensor | None = None) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, target)
+    per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (per * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
+                       uncond_weight: float = 1.0, wrong: torch.Tensor | None = None,
+                       wrong_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. (17) for one scale.
+
+    real / fake (B, 3, S, S), c (B, ca) the (detached) condition. ``wrong`` (B,) is an optional
+    permutation of the batch giving each caption a real image of another class (StackGAN-v2's
+    mismatch term: real image + wrong condition = fake; ``wrong_mask`` (B,) marks the usable
+    pairs). The mismatched image codes are the real codes permuted, so this costs no extra pass.
+    """
+    code_real = d(real)                                                      # (B, C, 4, 4)
+    code_fake = d(fake.detach())
+    loss = _bce(d.cond_logits(code_real, c), True) + _bce(d.cond_logits(code_fake, c), False)
+    if wrong is not None:
+        loss = loss + _bce(d.cond_logits(code_real[wrong], c), False, wrong_mask)
+    if uncond_weight:
+        loss = loss + uncond_weight * (_bce(d.uncond_logits(code_real), True)
+                                       + _bce(d.uncond_logits(code_fake), False))
+    return loss
+
+
+def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
+                       uncond_weight: float = 1.0) -> torch.Tensor:
+    """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i)."""
+    code = d(fake)
+    loss = _bce(d.cond_logits(code, c), True)
+    if uncond_weight:
+        loss = loss + uncond_weight * _bce(d.uncond_logits(code), True)
+    return loss
+
+
+def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) of the conditioning augmentation (Eq. 11), element mean."""
+    return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())

@@ -1,0 +1,148 @@
+"""One RDG training step: per-scale D updates (Eq. 16-17), the relation supervisor update
+(Eq. 12/13) and the generator update (Eq. 14-15 + KL of Eq. 11), then the generator EMA.
+
+The step is a plain function over :class:`RDGNets` so that the trainer, the tests and the
+benchmark run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.discriminator import make_discriminators
+from s2igan.rdg.generator import Generator, init_weights
+from s2igan.rdg.losses import discriminator_loss, generator_adv_loss, kl_loss
+from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
+                                 rs_generator_loss)
+
+
+@dataclass
+class RDGNets:
+    """Everything a step updates, plus the frozen image embedder used by the RS."""
+
+    generator: Generator
+    ema: Generator
+    discriminators: nn.ModuleList
+    relation: RelationClassifier | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    opt_rs: torch.optim.Optimizer | None
+    embedder: nn.Module | None = None      # images (B,3,H,W) in [-1,1] -> (B, E); frozen
+    step: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimizer:
+    kwargs = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kwargs)
+
+
+def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_grained: bool,
+               device: torch.device, embedder: nn.Module | None = None) -> RDGNets:
+    """Fresh, initialised networks and optimisers on ``device``."""
+    g = Generator(dg, embed_dim)
+    init_weights(g)
+    ds = make_discriminators(dg)
+    init_weights(ds)
+    g, ds = g.to(device), ds.to(device)
+    ema = copy.deepcopy(g).eval().requires_grad_(False)
+    relation = opt_rs = None
+    if rs.enabled and rs.kind == "relation":
+        relation = RelationClassifier(embed_dim, rs.hidden, 3 if fine_grained else 2).to(device)
+        opt_rs = _adam(relation.parameters(), rs.lr, rdg.betas, device)
+    if embedder is not None:
+        embedder = embedder.to(device).eval().requires_grad_(False)
+    return RDGNets(g, ema, ds, relation, _adam(g.parameters(), rdg.lr_g, rdg.betas, device),
+                   _adam(ds.parameters(), rdg.lr_d, rdg.betas, device), opt_rs, embedder)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """EMA of the generator weights; warm-up ``min(decay, (1+t)/(10+t))``; buffers copied."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - d)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGConfig,
+               fine_grained: bool) -> dict[str, float]:
+    """One alternating update. ``batch`` holds tensors on the nets' device:
+
+    images: list of (B, 3, S_i, S_i) real images in [-1, 1], one per scale; y (B, E) speech
+    embeddings; class_id (B,); z (B, z_dim); eps (B, ca_dim); gt / ri / mi (B, E) real image
+    embeddings (RS only); wrong (B,) batch permutation + wrong_mask (B,) (mismatch term only).
+    """
+    device = batch["y"].device
+    g, ds = nets.generator, nets.discriminators
+    g.train()
+    ds.train()
+    use_rs = rs.enabled and nets.embedder is not None
+    with _autocast(device, rdg.amp):
+        fakes, mu, logvar = g(batch["z"], batch["y"], batch["eps"])          # [(B,3,S,S)], (B,ca)
+    cond = mu.detach()
+    wrong = batch.get("wrong") if rdg.mismatch else None
+
+    # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
+    ds.requires_grad_(True)
+    nets.opt_d.zero_grad(set_to_none=True)
+    with _autocast(device, rdg.amp):
+        d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
+                                       batch.get("wrong_mask"))
+                    for d, real, fake in zip(ds, batch["images"], fakes)]
+        loss_d = torch.stack(d_losses).sum()
+    loss_d.backward()
+    nets.opt_d.step()
+    out = {f"d_loss_{i}": float(v.detach()) for i, v in enumerate(d_losses)}
+    out["d_loss"] = float(loss_d.detach())
+
+    # -- relation supervisor: classifier update of Eq. (12)/(13) ------------------------------
+    fake_emb = None
+    if use_rs:
+        with _autocast(device, rdg.amp):
+            fake_emb = nets.embedder(fakes[-1]).float()                     # (B, E)
+        if nets.relation is not None:
+            nets.relation.train().requires_grad_(True)
+            nets.opt_rs.zero_grad(set_to_none=True)
+            loss_rs = rs_classifier_loss(nets.relation, batch["gt"], batch["ri"], batch["mi"],
+                                         fake_emb, fine_grained)
+            loss_rs.backward()
+            nets.opt_rs.step()
+            out["rs_loss"] = float(loss_rs.detach())
+
+    # -- generator: Eq. (14)-(15) + KL; D and RS frozen so only G gets gradients --------------
+    ds.requires_grad_(False)
+    nets.opt_g.zero_grad(set_to_none=True)
+    with _autocast(device, rdg.amp):
+        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight)
+                           for d, fake in zip(ds, fakes)]).sum()
+    kl = kl_loss(mu.float(), logvar.float())
+    loss_g = adv.float() + rdg.kl_weight * kl
+    if fake_emb is not None:
+        if nets.relation is not None:
+            nets.relation.eval().requires_grad_(False)
+            sup = rs_generator_loss(nets.relation, batch["gt"], fake_emb)
+        else:
+            sup = damsm_matching_loss(batch["y"], fake_emb, batch["class_id"], rs.beta)
+        loss_g = loss_g + rs.weight * sup
+        out["g_rs"] = float(sup.detach())
+    loss_g.backward()
+    nets.opt_g.step()
+    ds.requires_grad_(True)
+    nets.step += 1
+    update_ema(nets.ema, g, rdg.ema_decay, nets.step)
+    out.update(g_adv=float(adv.detach()), kl=float(kl.detach()), g_loss=float(loss_g.detach()))
+    return out

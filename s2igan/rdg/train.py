@@ -1,0 +1,189 @@
+"""RDG training loop (Sec. III-C): epochs of :func:`s2igan.rdg.step.train_step`, a checkpoint
+every epoch (plain dict ``models/rdg/last.pt``, resumable), the EMA generator as the final model
+(``models/rdg/generator.pt``), a fixed-noise sample grid per epoch and the loss curve.
+
+Determinism: epoch ``e`` draws its captions, RI/MI images, ``z`` and CA noise from generators
+seeded by ``(seed, e)`` only, so training 2 epochs equals training 1 and resuming for 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from s2igan.config import to_dict
+from s2igan.io import atomic_path
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.data import TrainData, to_float
+from s2igan.rdg.sampling import save_grid
+from s2igan.rdg.step import RDGNets, build_nets, train_step
+
+LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs")
+
+
+@dataclass
+class SampleSpec:
+    """Fixed test captions for the per-epoch grid: their embeddings and real images."""
+
+    speech: torch.Tensor     # (K, E)
+    real: torch.Tensor       # (K, 3, S, S) uint8 at the last scale
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _configs(dg: DGConfig, rs: RSConfig, rdg: RDGConfig) -> dict:
+    return {"dg": to_dict(dg), "rs": to_dict(rs), "rdg": to_dict(rdg)}
+
+
+def _same_run(saved: dict, current: dict) -> bool:
+    """A checkpoint may be resumed if everything but the epoch count is unchanged."""
+    strip = lambda c: {**c, "rdg": {k: v for k, v in c["rdg"].items() if k != "epochs"}}  # noqa
+    norm = lambda c: {s: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+                      for s, d in strip(c).items()}  # noqa
+    return norm(saved) == norm(current)
+
+
+def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
+               gen: torch.Generator, dg: DGConfig, device: torch.device, use_rs: bool) -> dict:
+    """Tensors of one step for the caption indices ``captions``."""
+    img = data.caption_image[captions]
+    b = len(captions)
+    idx = torch.from_numpy(img)
+    batch = {
+        "images": [to_float(x[idx]).to(device, non_blocking=True) for x in data.images],
+        "y": torch.from_numpy(data.speech[captions]).to(device),
+        "class_id": torch.from_numpy(data.class_ids[img]).to(device),
+        "z": torch.randn(b, dg.z_dim, generator=gen).to(device),
+        "eps": torch.randn(b, dg.ca_dim, generator=gen).to(device),
+    }
+    wrong = np.roll(np.arange(b), 1)
+    batch["wrong"] = torch.from_numpy(wrong).to(device)
+    batch["wrong_mask"] = torch.from_numpy(
+        (data.class_ids[img][wrong] != data.class_ids[img]).astype(np.float32)).to(device)
+    if use_rs and data.image_emb is not None:
+        ri, mi = data.pairs(img, rng)
+        emb = torch.from_numpy(data.image_emb)
+        batch.update(gt=emb[img].to(device), ri=emb[ri].to(device), mi=emb[mi].to(device))
+    return batch
+
+
+def checkpoint(nets: RDGNets, epoch: int, history: list[dict], configs: dict,
+               embed_dim: int) -> dict:
+    return {
+        "generator": nets.generator.state_dict(), "generator_ema": nets.ema.state_dict(),
+        "discriminators": nets.discriminators.state_dict(),
+        "relation": None if nets.relation is None else nets.relation.state_dict(),
+        "opt_g": nets.opt_g.state_dict(), "opt_d": nets.opt_d.state_dict(),
+        "opt_rs": None if nets.opt_rs is None else nets.opt_rs.state_dict(),
+        "epoch": epoch, "step": nets.step, "history": history, "config": configs,
+        "embed_dim": embed_dim, "rng": {"torch": torch.get_rng_state()},
+    }
+
+
+def restore(nets: RDGNets, ckpt: dict) -> None:
+    nets.generator.load_state_dict(ckpt["generator"])
+    nets.ema.load_state_dict(ckpt["generator_ema"])
+    nets.discriminators.load_state_dict(ckpt["discriminators"])
+    nets.opt_g.load_state_dict(ckpt["opt_g"])
+    nets.opt_d.load_state_dict(ckpt["opt_d"])
+    if nets.relation is not None and ckpt["relation"] is not None:
+        nets.relation.load_state_dict(ckpt["relation"])
+        nets.opt_rs.load_state_dict(ckpt["opt_rs"])
+    nets.step = int(ckpt["step"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _write_losses(history: list[dict], path: Path) -> None:
+    keys = ["epoch"] + [k for k in history[0] if k != "epoch"]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fine_grained: bool,
+              model_dir: str | Path, report_dir: str | Path, embedder: nn.Module | None = None,
+              samples: SampleSpec | None = None, resume: bool = True,
+              log_step: Callable[[dict, int], None] | None = None,
+              max_steps: int | None = None) -> dict[str, float]:
+    """Train the RDG; returns the last epoch's mean losses.
+
+    ``embedder`` maps generated images (B, 3, H, W) in [-1, 1] to SEN image embeddings (the
+    backbone + the SEN image encoder); it is needed when ``rs.enabled``. ``data.image_emb`` holds
+    the real images' embeddings (relation kind). ``max_steps`` cuts every epoch short (dry runs).
+    """
+    model_dir, report_dir = Path(model_dir), Path(report_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "samples").mkdir(parents=True, exist_ok=True)
+    device = resolve_device(rdg.device)
+    if rdg.num_threads:
+        torch.set_num_threads(rdg.num_threads)
+    use_rs = rs.enabled
+    if use_rs and embedder is None:
+        raise ValueError("rs.enabled needs an image embedder (backbone + SEN image encoder)")
+    if use_rs and rs.kind == "relation" and data.image_emb is None:
+        raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
+    torch.manual_seed(rdg.seed)
+    nets = build_nets(dg, rs, rdg, data.embed_dim, fine_grained, device,
+                      embedder if use_rs else None)
+    configs = _configs(dg, rs, rdg)
+    history: list[dict] = []
+    start = 0
+    last = model_dir / "last.pt"
+    if resume and last.is_file():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        if _same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim:
+            restore(nets, ckpt)
+            history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+    fixed = torch.Generator().manual_seed(rdg.seed + 7919)
+    fixed_z = torch.randn(len(samples.speech) if samples else 1, dg.z_dim, generator=fixed)
+    means: dict[str, float] = {}
+    for epoch in range(start, rdg.epochs):
+        rng = np.random.default_rng([rdg.seed, epoch])
+        gen = torch.Generator().manual_seed(rdg.seed * 1_000_003 + epoch)
+        order = data.epoch_order(rng, rdg.captions_per_image)
+        n_batches = len(order) // rdg.batch_size or 1      # drop the last partial batch
+        if max_steps:
+            n_batches = min(n_batches, max_steps)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for k in tqdm(range(n_batches), desc=f"rdg epoch {epoch + 1}/{rdg.epochs}", unit="step",
+                      leave=False):
+            caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
+            out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs),
+                             dg, rs, rdg, fine_grained)
+            for key, v in out.items():
+                sums[key] = sums.get(key, 0.0) + v
+        means = {key: v / n_batches for key, v in sums.items()}
+        row = {"epoch": epoch + 1, **{k: round(means[k], 6) for k in LOSS_KEYS if k in means},
+               "seconds": round(time.perf_counter() - t0, 2)}
+        history.append(row)
+        if log_step is not None:
+            log_step({f"train/{k}": v for k, v in row.items() if k != "epoch"}, epoch + 1)
+        if samples is not None:
+            save_grid(nets.ema, samples.speech, fixed_z, samples.real,
+                      report_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+        _write_losses(history, report_dir / "loss.csv")
+        _save(checkpoint(nets, epoch, history, configs, data.embed_dim), last)
+    _save({"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": data.embed_dim,
+           "epochs": rdg.epochs, "step": nets.step}, model_dir / "generator.pt")
+    if history and not (report_dir / "loss.csv").exists():
+        _write_losses(history, report_dir / "loss.csv")
+    return means

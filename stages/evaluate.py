@@ -1,0 +1,34 @@
+"""Stage `evaluate`: IS (Eq. 18), FID (Eq. 19), mAP (Eq. 20-21) / R@50, SynthBirds attribute
+accuracy, inference time and figures of the trained S2IGAN on the test captions (Sec. IV-A).
+
+usage: python stages/evaluate.py PREPARED EMBEDDINGS FEATURES RDG_DIR JUDGE_DIR SEN_DIR REPORT_DIR
+params: evaluate, tts.backend, fbank
+"""
+
+import sys
+from pathlib import Path
+
+from s2igan.config import from_dict, load_params
+from s2igan.rdg.evaluate import EvalConfig, evaluate
+from s2igan.speech.fbank import FbankConfig
+from s2igan.tracking import StageRun
+
+
+def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir) -> None:
+    params = load_params()
+    cfg = from_dict(EvalConfig, params.get("evaluate"), "evaluate")
+    fbank = from_dict(FbankConfig, params.get("fbank"), "fbank")
+    backend = params.get("tts", {}).get("backend", "piper")
+    report = Path(report_dir)
+    with StageRun("evaluate", params={"evaluate": params.get("evaluate")},
+                  metrics_path=report / "metrics.json") as run:
+        metrics, figures = evaluate(Path(prepared), Path(embeddings), Path(features),
+                                    Path(rdg_dir), Path(judge_dir), Path(sen_dir), report, cfg,
+                                    tts_backend=backend, fbank_cfg=fbank)
+        run.log_metrics(metrics)
+        for fig in figures:
+            run.log_artifact(fig)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

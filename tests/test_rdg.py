@@ -1,0 +1,215 @@
+"""RDG (Sec. III-C): shapes for every ablation switch, exact sub-pixel upsampling, relation
+supervisor labels/losses by hand, a one-step dry run, and resume == uninterrupted training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.data import TrainData
+from s2igan.rdg.discriminator import make_discriminators
+from s2igan.rdg.generator import Generator, UpConv3x3
+from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, RelationClassifier,
+                                 damsm_matching_loss, relation_pairs, rs_classifier_loss,
+                                 rs_generator_loss)
+from s2igan.rdg.step import build_nets, train_step
+from s2igan.rdg.train import SampleSpec, train_rdg
+
+E = 16  # tiny embedding size
+
+
+class TinyBackbone(nn.Module):
+    """A real (small) differentiable stand-in for the ImageNet backbone: resize + conv + pool."""
+
+    dim, input_size, weights_id = 8, 16, "tiny"
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
+
+    def forward(self, x):
+        x = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
+        return self.conv(x).mean(dim=(2, 3))
+
+
+class TinyImageEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, E)
+
+    def forward(self, x):
+        return F.normalize(self.linear(x), dim=-1)
+
+
+def tiny_dg(sizes=(16, 32), dense=True) -> DGConfig:
+    return DGConfig(dense=dense, image_sizes=sizes, ngf=16, ndf=4, z_dim=8, ca_dim=6, res_blocks=1)
+
+
+@pytest.mark.parametrize("sizes", [(16, 32), (16, 32, 64)])
+@pytest.mark.parametrize("dense", [True, False])
+def test_generator_and_discriminator_shapes(sizes, dense):
+    dg = tiny_dg(sizes, dense)
+    g = Generator(dg, E)
+    z, y = torch.randn(3, 8), F.normalize(torch.randn(3, E), dim=1)
+    imgs, mu, logvar = g(z, y)
+    assert [tuple(x.shape) for x in imgs] == [(3, 3, s, s) for s in sizes]
+    assert all(x.abs().max() <= 1 for x in imgs) and mu.shape == logvar.shape == (3, 6)
+    for d, x in zip(make_discriminators(dg), imgs):
+        code = d(x)
+        assert code.shape[-2:] == (4, 4)
+        assert d.uncond_logits(code).shape == (3,) and d.cond_logits(code, mu).shape == (3,)
+
+
+def test_dense_switch_changes_the_last_stage_inputs():
+    dense, plain = Generator(tiny_dg((16, 32, 64), True), E), Generator(tiny_dg((16, 32, 64), False), E)
+    # F_2 of the dense generator also reads h_0 (16 channels) besides h_1 (8 channels).
+    assert dense.stages[1].joint.in_channels == 8 + 16
+    assert plain.stages[1].joint.in_channels == 8
+
+
+def test_subpixel_upconv_equals_nearest_upsample_then_conv():
+    m = UpConv3x3(5, 7).double()
+    x = torch.randn(2, 5, 6, 7, dtype=torch.float64, requires_grad=True)
+    ref = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), m.weight, padding=1)
+    out = m(x)
+    assert torch.allclose(out, ref, atol=1e-12)
+    g1, = torch.autograd.grad(out.sum(), x)
+    g2, = torch.autograd.grad(ref.sum(), x)
+    assert torch.allclose(g1, g2, atol=1e-12)
+
+
+def test_relation_pairs_and_labels():
+    gt, ri, mi = (torch.full((2, 3), v) for v in (1.0, 2.0, 3.0))
+    first, second, labels = relation_pairs(gt, ri, mi, fine_grained=True)   # Eq. (12)
+    assert labels.tolist() == [POSITIVE] * 2 + [NEGATIVE] * 2 + [UNDESIRED] * 2
+    assert second[:, 0].tolist() == [2, 2, 3, 3, 1, 1] and (first == 1).all()
+    first, second, labels = relation_pairs(gt, None, mi, fine_grained=False)  # Eq. (13)
+    assert labels.tolist() == [POSITIVE] * 2 + [NEGATIVE] * 2
+    assert second[:, 0].tolist() == [1, 1, 3, 3]
+
+
+class ConstantRelation(RelationClassifier):
+    """Fixed logits so the losses can be checked by hand."""
+
+    def forward(self, a, b):
+        return torch.log(torch.tensor([[0.5, 0.25, 0.25]])).expand(len(a), 3)
+
+
+def test_rs_losses_by_hand():
+    clf = ConstantRelation(3)
+    x = torch.zeros(4, 3)
+    # Eq. (12): three real relations + (GT, fake) as L1 = -log .5 - log .25 - log .25 - log .5
+    expected = -2 * math.log(0.5) - 2 * math.log(0.25)
+    assert rs_classifier_loss(clf, x, x, x, x, True).item() == pytest.approx(expected)
+    assert rs_generator_loss(clf, x, x).item() == pytest.approx(-math.log(0.5))
+
+
+def test_damsm_loss_by_hand():
+    s = torch.eye(2)
+    loss = damsm_matching_loss(s, s, None, beta=1.0)      # cos = identity matrix
+    p = math.exp(1) / (math.exp(1) + 1)
+    assert loss.item() == pytest.approx(-2 * math.log(p))
+    same_class = damsm_matching_loss(s, s, torch.tensor([0, 0]), beta=1.0)   # Eq. (4) mask
+    assert same_class.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def tiny_data(n_classes=3, per_class=2, captions=2, sizes=(16, 32), seed=0) -> TrainData:
+    rng = np.random.default_rng(seed)
+    n = n_classes * per_class
+    classes = np.repeat(np.arange(n_classes), per_class)
+    images = [torch.from_numpy(rng.integers(0, 256, (n, 3, s, s), dtype=np.uint8)) for s in sizes]
+    speech = F.normalize(torch.randn(n * captions, E, generator=torch.Generator().manual_seed(seed)),
+                         dim=1).numpy()
+    data = TrainData(images, np.array([f"i{i}" for i in range(n)]), classes, speech,
+                     np.repeat(np.arange(n), captions))
+    data.image_emb = F.normalize(torch.from_numpy(rng.normal(size=(n, E)).astype(np.float32)),
+                                 dim=1).numpy()
+    return data
+
+
+@pytest.mark.parametrize("rs", [RSConfig(enabled=False), RSConfig(kind="relation", hidden=8),
+                                RSConfig(kind="damsm")])
+def test_one_training_step_dry_run(rs, tmp_path):
+    dg = tiny_dg()
+    rdg = RDGConfig(epochs=1, batch_size=4, device="cpu")
+    embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
+    torch.manual_seed(0)
+    out = train_rdg(tiny_data(), dg, rs, rdg, fine_grained=True, model_dir=tmp_path / "m",
+                    report_dir=tmp_path / "r", embedder=embedder, max_steps=1,
+                    samples=SampleSpec(torch.randn(2, E), torch.zeros(2, 3, 32, 32, dtype=torch.uint8)))
+    assert all(math.isfinite(v) for v in out.values())
+    assert ("g_rs" in out) == rs.enabled and ("rs_loss" in out) == (rs.enabled and rs.kind == "relation")
+    assert (tmp_path / "m" / "last.pt").is_file() and (tmp_path / "m" / "generator.pt").is_file()
+    assert (tmp_path / "r" / "samples" / "epoch_001.png").is_file()
+    assert (tmp_path / "r" / "loss.csv").read_text().startswith("epoch,")
+
+
+def test_step_updates_generator_and_discriminators():
+    dg, rs, rdg = tiny_dg(), RSConfig(hidden=8), RDGConfig(batch_size=4, device="cpu")
+    embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
+    nets = build_nets(dg, rs, rdg, E, True, torch.device("cpu"), embedder)
+    before_g = [p.clone() for p in nets.generator.parameters()]
+    before_d = [p.clone() for p in nets.discriminators.parameters()]
+    before_e = [p.clone() for p in embedder.parameters()]
+    b = 4
+    batch = {"images": [torch.rand(b, 3, s, s) * 2 - 1 for s in (16, 32)],
+             "y": F.normalize(torch.randn(b, E), dim=1), "class_id": torch.tensor([0, 0, 1, 1]),
+             "z": torch.randn(b, 8), "eps": torch.randn(b, 6),
+             "gt": torch.randn(b, E), "ri": torch.randn(b, E), "mi": torch.randn(b, E),
+             "wrong": torch.tensor([3, 0, 1, 2]), "wrong_mask": torch.ones(b)}
+    train_step(nets, batch, dg, rs, rdg, True)
+    assert any(not torch.equal(a, p) for a, p in zip(before_g, nets.generator.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(before_d, nets.discriminators.parameters()))
+    assert all(torch.equal(a, p) for a, p in zip(before_e, embedder.parameters()))  # frozen
+    assert nets.step == 1
+
+
+def _state(path):
+    ckpt = torch.load(path, weights_only=False)
+    return ckpt["generator_ema"], ckpt["discriminators"], ckpt["history"]
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    dg, rs = tiny_dg(), RSConfig(hidden=8)
+    embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
+    kw = dict(fine_grained=True, embedder=embedder, max_steps=2)
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu"),
+              model_dir=tmp_path / "a", report_dir=tmp_path / "ra", **kw)
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"),
+              model_dir=tmp_path / "b", report_dir=tmp_path / "rb", **kw)
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu"),
+              model_dir=tmp_path / "b", report_dir=tmp_path / "rb", **kw)
+    ga, da, ha = _state(tmp_path / "a" / "last.pt")
+    gb, db, hb = _state(tmp_path / "b" / "last.pt")
+    for k in ga:
+        assert torch.allclose(ga[k].float(), gb[k].float(), atol=1e-6), k
+    for k in da:
+        assert torch.allclose(da[k].float(), db[k].float(), atol=1e-6), k
+    assert [h["epoch"] for h in hb] == [1, 2]
+    assert [round(h["d_loss"], 4) for h in ha] == [round(h["d_loss"], 4) for h in hb]
+
+
+def test_config_refuses_bad_scales():
+    with pytest.raises(ValueError):
+        DGConfig(image_sizes=(32, 48))
+    with pytest.raises(ValueError):
+        RSConfig(kind="attention")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
+def test_amp_step_on_gpu():
+    dg, rs, rdg = tiny_dg(), RSConfig(enabled=False), RDGConfig(batch_size=4, device="cuda", amp=True)
+    nets = build_nets(dg, rs, rdg, E, True, torch.device("cuda"))
+    dev = torch.device("cuda")
+    batch = {"images": [torch.rand(4, 3, s, s, device=dev) * 2 - 1 for s in (16, 32)],
+             "y": torch.randn(4, E, device=dev), "class_id": torch.arange(4, device=dev),
+             "z": torch.randn(4, 8, device=dev), "eps": torch.randn(4, 6, device=dev)}
+    out = train_step(nets, batch, dg, rs, rdg, True)
+    assert all(math.isfinite(v) for v in out.values())
