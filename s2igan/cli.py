@@ -1,0 +1,87 @@
+"""The `s2igan` console command.
+
+    s2igan generate --text "this bird has a red crown, blue wings and a white belly" -o out/
+    s2igan generate --audio my_caption.wav -o out/
+    s2igan listen 'img00012#3' -o caption.wav
+    s2igan ui                      # MLflow UI on http://127.0.0.1:5000 (loopback only)
+
+The pipeline itself runs through DVC (`dvc repro`); these commands use what it produced in the
+current workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from s2igan.io import BadInputError
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from s2igan.generate import generate
+
+    paths = generate(audio=args.audio, text=args.text, out_dir=Path(args.out), n=args.n,
+                     seed=args.seed, workspace=Path(args.workspace))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    from s2igan.speech.store import listen
+
+    out = listen(Path(args.speech_dir), args.caption_id, Path(args.out))
+    print(out)
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    uri = env.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
+           "--workers", "1", "--backend-store-uri", uri]
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop")
+    return subprocess.call(cmd, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2igan", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="spoken description -> image(s), with this workspace's models")
+    src = gen.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="a speech recording (wav/flac, any rate, mono or stereo)")
+    src.add_argument("--text", help="a caption spoken by the configured TTS voice")
+    gen.add_argument("-o", "--out", default="generated", help="output directory for PNGs")
+    gen.add_argument("-n", type=int, default=4, help="images per description (different noise)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--workspace", default=".", help="repo root holding models/ and params.yaml")
+    gen.set_defaults(func=_cmd_generate)
+
+    lis = sub.add_parser("listen", help="write one synthesised caption as a wav file")
+    lis.add_argument("caption_id", help="caption id from the manifest, e.g. 'img00012#3'")
+    lis.add_argument("-o", "--out", default="caption.wav")
+    lis.add_argument("--speech-dir", default="data/speech")
+    lis.set_defaults(func=_cmd_listen)
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on loopback")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=_cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BadInputError as exc:
+        print(f"s2igan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
