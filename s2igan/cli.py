@@ -21,10 +21,17 @@ from s2igan.io import BadInputError
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from s2igan.config import from_dict, load_params
     from s2igan.generate import generate
+    from s2igan.speech.fbank import FbankConfig
 
-    paths = generate(audio=args.audio, text=args.text, out_dir=Path(args.out), n=args.n,
-                     seed=args.seed, workspace=Path(args.workspace))
+    root = Path(args.workspace)
+    params = load_params(root / "params.yaml")
+    paths = generate(audio=args.audio, text=args.text, out=Path(args.out), n=args.n, seed=args.seed,
+                     sen_checkpoint=root / "models/sen/best.pt",
+                     generator_checkpoint=root / "models/rdg/generator.pt",
+                     tts_backend=params["tts"]["backend"],
+                     fbank_config=from_dict(FbankConfig, params["fbank"], "fbank"))
     for path in paths:
         print(path)
     return 0
@@ -33,8 +40,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_listen(args: argparse.Namespace) -> int:
     from s2igan.speech.store import listen
 
-    out = listen(Path(args.speech_dir), args.caption_id, Path(args.out))
-    print(out)
+    text = listen(Path(args.speech_dir), args.caption_id, Path(args.out))
+    print(f"{args.out}: {text}")
     return 0
 
 
@@ -55,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--audio", help="a speech recording (wav/flac, any rate, mono or stereo)")
     src.add_argument("--text", help="a caption spoken by the configured TTS voice")
-    gen.add_argument("-o", "--out", default="generated", help="output directory for PNGs")
+    gen.add_argument("-o", "--out", default="generated", help="a .png path (one image or a row of n) or a directory")
     gen.add_argument("-n", type=int, default=4, help="images per description (different noise)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--workspace", default=".", help="repo root holding models/ and params.yaml")

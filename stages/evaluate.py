@@ -2,7 +2,7 @@
 accuracy, inference time and figures of the trained S2IGAN on the test captions (Sec. IV-A).
 
 usage: python stages/evaluate.py PREPARED EMBEDDINGS FEATURES RDG_DIR JUDGE_DIR SEN_DIR REPORT_DIR
-params: evaluate, tts.backend, fbank
+params: evaluate, tts.backend, fbank, features.backbone, features.weights
 """
 
 import sys
@@ -24,7 +24,9 @@ def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir
                   metrics_path=report / "metrics.json") as run:
         metrics, figures = evaluate(Path(prepared), Path(embeddings), Path(features),
                                     Path(rdg_dir), Path(judge_dir), Path(sen_dir), report, cfg,
-                                    tts_backend=backend, fbank_cfg=fbank)
+                                    tts_backend=backend, fbank_cfg=fbank,
+                                    backbone_name=params["features"]["backbone"],
+                                    backbone_weights=params["features"].get("weights"))
         run.log_metrics(metrics)
         for fig in figures:
             run.log_artifact(fig)

@@ -134,7 +134,7 @@ def tiny_data(n_classes=3, per_class=2, captions=2, sizes=(16, 32), seed=0) -> T
 
 
 @pytest.mark.parametrize("rs", [RSConfig(enabled=False), RSConfig(kind="relation", hidden=8),
-                                RSConfig(kind="damsm")])
+                                RSConfig(kind="damsm"), RSConfig(hidden=8, max_images=2)])
 def test_one_training_step_dry_run(rs, tmp_path):
     dg = tiny_dg()
     rdg = RDGConfig(epochs=1, batch_size=4, device="cpu")

@@ -41,6 +41,8 @@ class RSConfig:
     hidden: int = 128                  # relation classifier MLP width
     lr: float = 0.0002                 # relation classifier learning rate
     beta: float = 10.0                 # damsm: smoothing factor of the batch softmax, as Eq. (3)
+    max_images: int = 0                # RS on the first k generated images of a batch (0 = all);
+                                       # the backbone pass dominates a small CPU step
     real_features: str = "rescaled"    # rescaled: backbone on real images at the last scale, once;
                                        # cached: data/features (original resolution)
 

@@ -156,7 +156,8 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
 
     info = read_json(features / "backbone.json") if (features / "backbone.json").exists() else {}
     name = backbone_name or info.get("backbone", "efficientnet_lite0")
-    backbone = load_backbone(name, backbone_weights or info.get("weights")).to(device)
+    # backbone.json names the weights by id; the file path comes from the caller (params).
+    backbone = load_backbone(name, backbone_weights).to(device)
     real_feats = backbone_features(backbone, real, cfg.batch_size)
     gen_feats = backbone_features(backbone, gen, cfg.batch_size)
     m: dict = {

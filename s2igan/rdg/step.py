@@ -112,13 +112,14 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     # -- relation supervisor: classifier update of Eq. (12)/(13) ------------------------------
     fake_emb = None
     if use_rs:
+        k = rs.max_images or len(fakes[-1])
         with _autocast(device, rdg.amp):
-            fake_emb = nets.embedder(fakes[-1]).float()                     # (B, E)
+            fake_emb = nets.embedder(fakes[-1][:k]).float()                 # (k, E)
         if nets.relation is not None:
             nets.relation.train().requires_grad_(True)
             nets.opt_rs.zero_grad(set_to_none=True)
-            loss_rs = rs_classifier_loss(nets.relation, batch["gt"], batch["ri"], batch["mi"],
-                                         fake_emb, fine_grained)
+            loss_rs = rs_classifier_loss(nets.relation, batch["gt"][:k], batch["ri"][:k],
+                                         batch["mi"][:k], fake_emb, fine_grained)
             loss_rs.backward()
             nets.opt_rs.step()
             out["rs_loss"] = float(loss_rs.detach())
@@ -134,9 +135,9 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     if fake_emb is not None:
         if nets.relation is not None:
             nets.relation.eval().requires_grad_(False)
-            sup = rs_generator_loss(nets.relation, batch["gt"], fake_emb)
+            sup = rs_generator_loss(nets.relation, batch["gt"][:k], fake_emb)
         else:
-            sup = damsm_matching_loss(batch["y"], fake_emb, batch["class_id"], rs.beta)
+            sup = damsm_matching_loss(batch["y"][:k], fake_emb, batch["class_id"][:k], rs.beta)
         loss_g = loss_g + rs.weight * sup
         out["g_rs"] = float(sup.detach())
     loss_g.backward()
