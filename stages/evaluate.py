@@ -5,12 +5,12 @@ usage: python stages/evaluate.py PREPARED EMBEDDINGS FEATURES RDG_DIR JUDGE_DIR 
 params: evaluate, tts.backend, fbank, features.backbone, features.weights
 """
 
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.rdg.evaluate import EvalConfig, evaluate
 from s2igan.speech.fbank import FbankConfig
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -33,4 +33,4 @@ def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(main, __doc__)

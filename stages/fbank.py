@@ -3,15 +3,13 @@
 Usage: python stages/fbank.py data/prepared data/speech data/fbank reports/fbank
 """
 
-import signal
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
-from s2igan.io import BadInputError
 from s2igan.speech.fbank import FbankConfig, run_fbank
 from s2igan.speech.skips import BadInputPolicy
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -29,11 +27,4 @@ def main(prepared: str, speech_dir: str, fbank_dir: str, report_dir: str) -> Non
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
-        sys.exit(__doc__)
-    # SIGTERM (e.g. a cancelled `dvc repro`) unwinds normally, so temp outputs are removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        main(*sys.argv[1:])
-    except BadInputError as err:
-        sys.exit(f"fbank: bad input: {err}")
+    run_stage(main, __doc__)

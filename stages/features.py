@@ -5,13 +5,12 @@ usage: python stages/features.py PREPARED_DIR OUT_DIR REPORT_DIR
 params: features
 """
 
-import signal
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.features.extract import FeaturesConfig, extract_all
-from s2igan.io import BadInputError, atomic_dir
+from s2igan.io import atomic_dir
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -26,11 +25,4 @@ def main(prepared_dir: str, out_dir: str, report_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    # SIGTERM (e.g. a cancelled `dvc repro`) unwinds normally, so temp outputs are removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        main(*sys.argv[1:])
-    except BadInputError as err:
-        sys.exit(f"features: bad input: {err}")
+    run_stage(main, __doc__)

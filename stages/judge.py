@@ -6,12 +6,12 @@ usage: python stages/judge.py PREPARED MODEL_DIR REPORT_DIR
 params: evaluate (judge_*), dg.image_sizes
 """
 
-import sys
 from pathlib import Path
 
 from s2igan.config import load_params
 from s2igan.data import manifest as mf
 from s2igan.metrics.judge import JudgeConfig, build_judges
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -31,4 +31,4 @@ def main(prepared: str, model_dir: str, report_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(main, __doc__)

@@ -4,7 +4,6 @@ usage: python stages/prepare.py OUT_DIR REPORT_DIR
 params: data
 """
 
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
@@ -12,6 +11,7 @@ from s2igan.data import manifest
 from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import SynthBirdsConfig, generate
 from s2igan.io import BadInputError, atomic_dir
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -46,4 +46,4 @@ def main(out_dir: str, report_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(main, __doc__)

@@ -4,12 +4,12 @@ usage: python stages/rdg.py PREPARED EMBEDDINGS FEATURES SEN_DIR MODEL_DIR REPOR
 params: dg, rs, rdg, features.backbone, features.weights
 """
 
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import train_from_paths
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -32,4 +32,4 @@ def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(main, __doc__)

@@ -6,15 +6,13 @@ usage: python stages/sen.py PREPARED_DIR FBANK_DIR FEATURES_DIR MODEL_DIR REPORT
 params: sen
 """
 
-import signal
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
-from s2igan.io import BadInputError
 from s2igan.sen.config import SENConfig
 from s2igan.sen.run import train_and_evaluate
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -33,11 +31,4 @@ def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6:
-        sys.exit(__doc__)
-    # SIGTERM (e.g. a cancelled `dvc repro`) unwinds normally, so temp outputs are removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        main(*sys.argv[1:])
-    except BadInputError as err:
-        sys.exit(f"sen: bad input: {err}")
+    run_stage(main, __doc__)

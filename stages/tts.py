@@ -4,14 +4,12 @@ Usage: python stages/tts.py data/prepared data/speech reports/tts
 """
 
 import os
-import signal
-import sys
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
-from s2igan.io import BadInputError
 from s2igan.speech.synth import TTSConfig, run_tts
+from s2igan.stage import run_stage
 from s2igan.tracking import StageRun
 
 
@@ -29,11 +27,4 @@ def main(prepared: str, speech_dir: str, report_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    # SIGTERM (e.g. a cancelled `dvc repro`) unwinds normally, so temp outputs are removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        main(*sys.argv[1:])
-    except BadInputError as err:
-        sys.exit(f"tts: bad input: {err}")
+    run_stage(main, __doc__)

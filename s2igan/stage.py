@@ -1,0 +1,66 @@
+"""The shared entry point of the stage scripts: ``stages/<name>.py`` ends with ::
+
+    if __name__ == "__main__":
+        run_stage(main, __doc__)
+
+:func:`run_stage` gives every stage the same command-line behaviour:
+
+* **Usage.** ``main``'s positional parameters are the stage's paths, in the order of the
+  ``dvc.yaml`` ``cmd``; a command line with another number of arguments exits (status 1) with the
+  script's docstring, which carries the usage line.
+* **SIGTERM.** A cancelled ``dvc repro`` (or a job scheduler) stops a stage with SIGTERM, whose
+  default action kills the process at once, skipping every ``finally`` block. The handler
+  installed here turns it into ``SystemExit(143)`` (128 + SIGTERM) instead, so the stack unwinds
+  normally: :func:`s2igan.io.atomic_path` / :func:`~s2igan.io.atomic_dir` remove their temporary
+  outputs and the tracking run is closed. Python runs the handler between bytecodes, so a long
+  call in native code finishes first.
+* **Bad input.** :class:`s2igan.io.BadInputError` (one clear error naming one file) exits with
+  status 1 and the single line ``<stage>: bad input: <file>: <problem>`` instead of a
+  traceback. Any other exception is a bug and keeps its traceback.
+
+The stage name is the script's file name (stage name == script name == ``dvc.yaml`` stage).
+"""
+
+from __future__ import annotations
+
+import inspect
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from s2igan.io import BadInputError
+
+SIGTERM_STATUS = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    sys.exit(SIGTERM_STATUS)
+
+
+def _arity(main: Callable[..., object]) -> tuple[int, float]:
+    """(fewest, most) positional arguments ``main`` accepts."""
+    low, high = 0, 0.0
+    for p in inspect.signature(main).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            high = float("inf")
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            high += 1
+            low += p.default is p.empty
+    return low, high
+
+
+def run_stage(main: Callable[..., object], doc: str | None,
+              argv: Sequence[str] | None = None) -> None:
+    """Run ``main(*argv[1:])`` as the stage named after ``main``'s file (see the module doc)."""
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(inspect.getfile(main))
+    low, high = _arity(main)
+    if not low <= len(argv) - 1 <= high:
+        names = " ".join(p.upper() for p in inspect.signature(main).parameters)
+        sys.exit(doc or f"usage: python {script.parent.name}/{script.name} {names}")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        main(*argv[1:])
+    except BadInputError as err:
+        sys.exit(f"{script.stem}: bad input: {err}")

@@ -1,0 +1,170 @@
+"""dvc.yaml against the code: every stage lists as a dep each s2igan module its script imports
+(transitively, imports inside functions included), its command line matches its script, and
+`rdg` depends on the RDG files it imports only, so editing evaluation code does not retrain it.
+
+Static (ast + yaml), so it runs in well under a second.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "s2igan"
+
+
+def _stages() -> dict[str, dict]:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def _script(stage: dict) -> tuple[str, list[str]]:
+    """(script path, its arguments) of a stage ``cmd: python stages/<name>.py ARGS``."""
+    words = shlex.split(stage["cmd"])
+    assert words[0] == "python" and words[1].startswith("stages/"), stage["cmd"]
+    return words[1], words[2:]
+
+
+def _module_file(name: str) -> str | None:
+    """Repo-relative file of the s2igan module or package ``name`` (None: not a module)."""
+    base = REPO.joinpath(*name.split("."))
+    if (base / "__init__.py").is_file():
+        return (base / "__init__.py").relative_to(REPO).as_posix()
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py").relative_to(REPO).as_posix()
+    return None
+
+
+def _imported_modules(rel: str) -> set[str]:
+    """Dotted names of the s2igan modules a file imports, anywhere in it, with their parent
+    packages (importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` too)."""
+    path = REPO / rel
+    tree = ast.parse(path.read_text(), filename=rel)
+    parts = Path(rel).with_suffix("").parts
+    package = parts[:-1]  # the package a relative import is relative to (also for __init__)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package[:len(package) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.add(base)
+            # `from pkg import name`: name is a submodule or an attribute; keep it if a module
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    found = set()
+    for name in names:
+        if name.split(".")[0] != PACKAGE:
+            continue
+        pieces = name.split(".")
+        found.update(".".join(pieces[:k]) for k in range(1, len(pieces) + 1))
+    return {n for n in found if _module_file(n) is not None}
+
+
+@lru_cache(maxsize=None)
+def imported_files(rel: str) -> frozenset[str]:
+    """Every s2igan file that running ``rel`` may import, transitively."""
+    seen: set[str] = set()
+    todo = [rel]
+    while todo:
+        for name in _imported_modules(todo.pop()):
+            file = _module_file(name)
+            if file not in seen:
+                seen.add(file)
+                todo.append(file)
+    return frozenset(seen)
+
+
+def _runs_no_code(rel: str) -> bool:
+    """A package ``__init__`` of only a docstring and constants cannot change a stage's output
+    (so it need not be a dep; ``s2igan/__init__.py`` would otherwise be a dep of every stage)."""
+    if Path(rel).name != "__init__.py":
+        return False
+    for stmt in ast.parse((REPO / rel).read_text()).body:
+        value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+        if not isinstance(value, ast.Constant):
+            return False
+    return True
+
+
+def required_deps(stage: dict) -> set[str]:
+    script, _ = _script(stage)
+    return {f for f in imported_files(script) if not _runs_no_code(f)}
+
+
+def covered(file: str, deps: list[str]) -> bool:
+    return any(file == d or file.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def _deps(stage: dict) -> list[str]:
+    return [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+
+
+STAGES = _stages()
+
+
+def test_walker_follows_imports_transitively_and_inside_functions():
+    files = imported_files("stages/prepare.py")
+    # direct, via `from s2igan.data import manifest` (a submodule named in the import list)
+    assert "s2igan/data/manifest.py" in files
+    # transitive: synthbirds -> captions
+    assert "s2igan/data/captions.py" in files
+    # an import inside main(): `from s2igan.data.adapters import load_dataset`, then its adapters
+    assert {"s2igan/data/adapters/__init__.py", "s2igan/data/adapters/cub.py"} <= files
+    assert "s2igan/rdg/train.py" not in files
+    # relative imports are resolved: the adapters' `from . import ...`-style imports, if any,
+    # and the package __init__ files of everything imported
+    assert "s2igan/__init__.py" in files and _runs_no_code("s2igan/__init__.py")
+    assert not _runs_no_code("s2igan/speech/__init__.py")  # it imports s2igan.speech.store
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_every_imported_module(name):
+    stage = STAGES[name]
+    script, _ = _script(stage)
+    deps = _deps(stage)
+    assert script in deps, f"{name}: its script {script} is not a dep"
+    missing = sorted(f for f in required_deps(stage) if not covered(f, deps))
+    assert not missing, f"{name}: imported but not in deps: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_code_deps_exist_and_are_used(name):
+    """No typo'd dep path, and no s2igan file dep (or folder) that the stage never imports."""
+    stage = STAGES[name]
+    imported = imported_files(_script(stage)[0])
+    for dep in _deps(stage):
+        if dep.startswith((f"{PACKAGE}/", "stages/")):
+            assert (REPO / dep).exists(), f"{name}: dep {dep} does not exist"
+        if dep.startswith(f"{PACKAGE}/"):
+            assert any(covered(f, [dep]) for f in imported), f"{name}: {dep} is never imported"
+
+
+def test_rdg_training_does_not_depend_on_evaluation_code():
+    """`rdg` lists exactly the RDG files it imports, so editing evaluation-only modules
+    (evaluate.py, figures.py, speech_input.py) does not retrain the generator."""
+    stage = STAGES["rdg"]
+    deps = _deps(stage)
+    rdg_files = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE / "rdg").glob("*.py")}
+    needed = {f for f in required_deps(stage) if f in rdg_files}
+    assert {f for f in rdg_files if covered(f, deps)} == needed
+    assert "s2igan/rdg/evaluate.py" not in needed  # the point of listing files, not the folder
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_cmd_arguments_match_the_script(name):
+    """The cmd passes exactly as many paths as the script's main() takes."""
+    script, args = _script(STAGES[name])
+    tree = ast.parse((REPO / script).read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    assert not main.args.vararg and not main.args.defaults
+    assert len(args) == len(main.args.args), (
+        f"{name}: cmd passes {args}, main takes {[a.arg for a in main.args.args]}")
