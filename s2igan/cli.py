@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from s2igan.io import BadInputError
@@ -45,13 +47,57 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_process_group(cmd: list[str], env: dict[str, str] | None = None,
+                      grace: float = 10.0) -> int:
+    """Run ``cmd`` in a process group of its own and return its exit status; SIGTERM, SIGINT
+    or SIGHUP sent to this process stop the whole group, and whatever of the group is still
+    running when ``cmd`` ends is stopped too (SIGTERM, then SIGKILL after ``grace`` seconds).
+
+    ``mlflow server`` starts the web server (uvicorn) as a child process and does not stop it
+    when it is terminated itself, so neither waiting on it nor exec'ing it would do."""
+    stopping = []
+
+    def stop(signum, frame) -> None:
+        stopping.append(signum)
+        if proc is not None:
+            _signal_group(proc.pid, signal.SIGTERM)
+
+    proc = None
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    try:
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)   # pgid == proc.pid
+        if stopping:  # a signal came before the group existed
+            _signal_group(proc.pid, signal.SIGTERM)
+        status = proc.wait()
+    finally:
+        if proc is not None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            _signal_group(proc.pid, signal.SIGKILL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status   # killed by signal N: 128 + N, as a shell
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group; False when the group has no process left."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     uri = env.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
            "--workers", "1", "--backend-store-uri", uri]
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop")
-    return subprocess.call(cmd, env=env)
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    return run_process_group(cmd, env)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,15 +6,47 @@ reached, the stage still completes (the DVC metrics file is the source of truth)
 says what failed. Defaults: ``sqlite:///mlflow.db`` in the working directory, overridable by
 ``MLFLOW_TRACKING_URI``; MLflow telemetry is switched off.
 
-Each run is tagged with the DVC experiment name (``DVC_EXP_NAME``, set by ``dvc exp run``) and
-the git revision, so a user can find the run of an experiment in the UI.
+Names. All stages log to one MLflow experiment (``s2igan``), so names must not collide:
+
+* **Run name** ``<stage>:<dvc exp>@<short git rev>``, e.g. ``sen:workspace@3e8b940``, with a
+  ``*`` after the revision when the code (``s2igan/``, ``stages/``) has uncommitted changes.
+  Tags: ``stage``, ``dvc_exp_name`` (``DVC_EXP_NAME``, set by ``dvc exp run``; ``workspace``
+  otherwise), ``git_revision`` (full hash), ``git_dirty``.
+* **Params**: exactly the params.yaml entries of the stage's ``dvc.yaml`` ``params:`` list,
+  under their dotted params.yaml names (``sen.lr``, ``data.seed``, ``data.synthbirds.n_classes``,
+  ``features.backbone``); build them with :func:`stage_params`.
+* **Final metrics** (:meth:`StageRun.log_metrics`): the metrics JSON and MLflow hold the same
+  keys and values. Numbers (ints and floats; bools as 0/1) are MLflow metrics, logged without a
+  step; strings and other values (``protocol/fid_backbone``, ``backbone``) are MLflow *tags*
+  under the same key (they describe the outputs, so they stay out of the params). Prefixes:
+
+  - ``<split>/...`` counts and scores of a data split: ``train/images``, ``test/map`` (the SEN's
+    speech -> image retrieval mAP on the test split), ``test/queries``;
+  - ``gen/...`` scores of the images generated for the test captions (``evaluate``): ``gen/is``,
+    ``gen/is_std``, ``gen/fid``, ``gen/map`` (real image -> generated images mAP), ``gen/r50``
+    (scene data), ``gen/acc_<attribute>``; ``real_test/...`` the judge on the real test images;
+  - ``best/...`` the epoch chosen on validation (``sen``: ``best/epoch``, ``best/val_map``);
+    ``final/...`` the last epoch (``rdg``: ``final/g_loss``, ``final/d_loss``, ...);
+  - ``time/...`` timings. Every wall time is ``time/<what>_seconds``: ``time/stage_seconds``
+    (every stage: the time spent inside its ``StageRun``, added by StageRun itself),
+    ``time/train_seconds`` (the training loop of ``sen`` and ``rdg``),
+    ``time/extract_seconds`` (``features``), ``time/fbank_seconds``, ``time/synthesis_seconds``
+    (the denominators of ``fbank/x_real_time`` and ``tts/x_real_time``); ``evaluate`` adds
+    ``time/ms_per_image_batch1`` / ``..._batch64`` (inference per image);
+  - ``<stage>/...`` a stage's own bookkeeping (``fbank/skipped``, ``tts/captions``) and
+    ``protocol/...`` how ``evaluate`` measured.
+* **Curves** (:meth:`StageRun.log_step`, MLflow only): per-epoch ``train/...``, ``val/...`` and
+  ``lr``. A final key never equals a curve key (StageRun refuses it): a final value logged
+  under a curve's key would add a stray point at step 0 to that curve.
+* **Artifacts**: images and small files (``tsne.png``, ``loss.csv``, ``samples/epoch_NNN.png``).
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 import subprocess
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,28 +56,66 @@ from s2igan.io import write_json
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "s2igan"
+CODE_PATHS = (":/s2igan", ":/stages")   # what "dirty" looks at (git pathspecs, from the top)
+TAG_VALUE_MAX = 5000                     # MLflow refuses longer tag values
 
 
 class TrackingWarning(UserWarning):
     """MLflow could not be reached; metrics were still written to the DVC metrics file."""
 
 
-def git_revision(cwd: str | Path = ".") -> str:
+def _git(args: list[str], cwd: str | Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10, check=False)
-        return out.stdout.strip() or "unknown"
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_revision(cwd: str | Path = ".") -> str:
+    return _git(["rev-parse", "HEAD"], cwd) or "unknown"
+
+
+def git_describe(cwd: str | Path = ".") -> str:
+    """Short revision, ``*``-suffixed when the code has uncommitted changes ("" outside git)."""
+    short = _git(["rev-parse", "--short", "HEAD"], cwd)
+    if not short:
+        return ""
+    dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], cwd)
+    return short + ("*" if dirty else "")
+
+
+def stage_params(params: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The params.yaml entries ``names``, spelled as in a ``dvc.yaml`` ``params:`` list (a
+    section ``sen`` or a dotted key ``features.backbone``), nested as in params.yaml, so that
+    :class:`StageRun` logs them under their dotted names (``sen.lr``, ``features.backbone``).
+    A missing entry is logged as ``None``."""
+    out: dict[str, Any] = {}
+    for name in names:
+        *parents, leaf = name.split(".")
+        value: Any = params
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
 
 
 class StageRun:
     """One stage's tracking session. Use as a context manager::
 
-        with StageRun("sen", params=params["sen"], metrics_path="reports/sen/metrics.json") as run:
-            run.log_step({"train/loss": 1.2}, step=0)
+        params = load_params()
+        with StageRun("sen", params=stage_params(params, "sen"),
+                      metrics_path="reports/sen/metrics.json") as run:
+            run.log_step({"train/loss": 1.2, "val/map": 0.4}, step=1)   # curves
             run.log_image("reports/sen/tsne.png")
-            run.log_metrics({"test/map": 0.61})   # also written to the metrics JSON on exit
+            run.log_metrics({"test/map": 0.61, "best/val_map": 0.9})   # final numbers
+
+    On a normal exit the final metrics (plus ``time/stage_seconds``) are written to
+    ``metrics_path``; the run ends FINISHED, or FAILED on an exception (then no metrics file).
     """
 
     def __init__(self, stage: str, params: dict[str, Any] | None = None,
@@ -54,9 +124,11 @@ class StageRun:
         self.params = flatten(params or {})
         self.metrics_path = Path(metrics_path) if metrics_path else None
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
-        self.metrics: dict[str, float] = {}
+        self.metrics: dict[str, Any] = {}
+        self._curve_keys: set[str] = set()
         self._mlflow = None
         self._run = None
+        self._t0 = time.perf_counter()
 
     # -- MLflow plumbing -------------------------------------------------------------------
     def _guard(self, what: str, fn, *args, **kwargs):
@@ -79,7 +151,13 @@ class StageRun:
             except Exception:
                 pass
 
+    def run_name(self) -> str:
+        exp = os.environ.get("DVC_EXP_NAME", "workspace")
+        rev = git_describe()
+        return f"{self.stage}:{exp}@{rev}" if rev else f"{self.stage}:{exp}"
+
     def __enter__(self) -> "StageRun":
+        self._t0 = time.perf_counter()
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("DO_NOT_TRACK", "true")
         try:
@@ -89,11 +167,13 @@ class StageRun:
                           TrackingWarning, stacklevel=2)
             return self
         self._mlflow = mlflow
+        name = self.run_name()
         tags = {
             "stage": self.stage,
             "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
             "git_revision": git_revision(),
-            "mlflow.runName": f"{self.stage}:{os.environ.get('DVC_EXP_NAME', 'workspace')}",
+            "git_dirty": str(name.endswith("*")).lower(),
+            "mlflow.runName": name,
         }
 
         def start() -> None:
@@ -108,24 +188,34 @@ class StageRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None and self.metrics_path is not None:
-            write_json(self.metrics_path, self.metrics)
+        if exc_type is None:
+            self.log_metrics({"time/stage_seconds": round(time.perf_counter() - self._t0, 2)})
+            if self.metrics_path is not None:
+                write_json(self.metrics_path, self.metrics)
         if self._mlflow is not None:
             status = "FINISHED" if exc_type is None else "FAILED"
             self._guard("end_run", self._mlflow.end_run, status=status)
 
     # -- logging -----------------------------------------------------------------------------
     def log_metrics(self, metrics: dict[str, Any]) -> None:
-        """Final metrics: kept for the metrics JSON (flat keys) and logged to MLflow."""
+        """Final metrics: kept for the metrics JSON and logged to MLflow under the same keys,
+        numbers (bools as 0/1) as metrics, anything else (strings) as tags."""
         clean = {k: _number(v) for k, v in metrics.items()}
+        clash = sorted(set(clean) & self._curve_keys)
+        if clash:
+            raise ValueError(f"final metric(s) {clash} reuse the key of a per-step curve; "
+                             "give the final value its own key (e.g. best/..., final/...)")
         self.metrics.update(clean)
-        finite = {_mlflow_key(k): v for k, v in clean.items()
-                  if isinstance(v, float) and math.isfinite(v)}
-        if finite:
-            self._guard("log_metrics", self._mlflow.log_metrics, finite) if self._mlflow else None
+        numbers = {_mlflow_key(k): v for k, v in clean.items() if _is_number(v)}
+        others = {_mlflow_key(k): _tag_value(v) for k, v in clean.items() if not _is_number(v)}
+        if numbers and self._mlflow is not None:
+            self._guard("log_metrics", self._mlflow.log_metrics, numbers)
+        if others and self._mlflow is not None:
+            self._guard("set_tags", self._mlflow.set_tags, others)
 
     def log_step(self, metrics: dict[str, float], step: int) -> None:
         """Per-epoch/step curves: MLflow only (DVC plots get their own files from the stage)."""
+        self._curve_keys.update(metrics)
         if self._mlflow is not None:
             values = {_mlflow_key(k): float(v) for k, v in metrics.items()}
             self._guard("log_metrics", self._mlflow.log_metrics, values, step=step)
@@ -144,17 +234,24 @@ class StageRun:
 
 
 def _number(value: Any) -> Any:
+    """numpy scalars -> Python scalars, bools -> 0/1; anything else unchanged."""
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _tag_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:TAG_VALUE_MAX]
+
+
 def _mlflow_key(key: str) -> str:
-    # MLflow accepts alphanumerics, _ - . space : and /; keep our flat keys as they are.
+    # MLflow accepts alphanumerics, _ - . space : and /; our keys use only these (kept as they
+    # are), anything else would become "_".
     return "".join(ch if ch.isalnum() or ch in "_-. :/" else "_" for ch in key)

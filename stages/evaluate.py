@@ -11,7 +11,7 @@ from s2igan.config import from_dict, load_params
 from s2igan.rdg.evaluate import EvalConfig, evaluate
 from s2igan.speech.fbank import FbankConfig
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir) -> None:
@@ -20,7 +20,8 @@ def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir
     fbank = from_dict(FbankConfig, params.get("fbank"), "fbank")
     backend = params.get("tts", {}).get("backend", "piper")
     report = Path(report_dir)
-    with StageRun("evaluate", params={"evaluate": params.get("evaluate")},
+    with StageRun("evaluate", params=stage_params(params, "evaluate", "tts.backend", "fbank",
+                                                   "features.backbone", "features.weights"),
                   metrics_path=report / "metrics.json") as run:
         metrics, figures = evaluate(Path(prepared), Path(embeddings), Path(features),
                                     Path(rdg_dir), Path(judge_dir), Path(sen_dir), report, cfg,

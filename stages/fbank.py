@@ -10,15 +10,17 @@ from s2igan.data import manifest
 from s2igan.speech.fbank import FbankConfig, run_fbank
 from s2igan.speech.skips import BadInputPolicy
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared: str, speech_dir: str, fbank_dir: str, report_dir: str) -> None:
-    params = load_params()["fbank"]
+    all_params = load_params()
+    params = all_params["fbank"]
     cfg = from_dict(FbankConfig, params, "fbank")
     frame = manifest.read(Path(prepared) / "manifest.parquet")
     policy = BadInputPolicy(cfg.on_bad_input)
-    with StageRun("fbank", params=params, metrics_path=Path(report_dir) / "metrics.json") as run:
+    with StageRun("fbank", params=stage_params(all_params, "fbank"),
+                  metrics_path=Path(report_dir) / "metrics.json") as run:
         metrics = run_fbank(frame, speech_dir, fbank_dir, cfg, policy)
         run.log_metrics(metrics)
     policy.write(Path(report_dir) / "skipped.json")

@@ -11,13 +11,14 @@ from s2igan.config import from_dict, load_params
 from s2igan.features.extract import FeaturesConfig, extract_all
 from s2igan.io import atomic_dir
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared_dir: str, out_dir: str, report_dir: str) -> None:
-    params = load_params()["features"]
+    all_params = load_params()
+    params = all_params["features"]
     cfg = from_dict(FeaturesConfig, params, "features")
-    with StageRun("features", params=params,
+    with StageRun("features", params=stage_params(all_params, "features"),
                   metrics_path=Path(report_dir) / "metrics.json") as run:
         with atomic_dir(out_dir) as tmp:
             metrics = extract_all(Path(prepared_dir) / "manifest.parquet", tmp, cfg)

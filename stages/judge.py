@@ -12,7 +12,7 @@ from s2igan.config import load_params
 from s2igan.data import manifest as mf
 from s2igan.metrics.judge import JudgeConfig, build_judges
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared: str, model_dir: str, report_dir: str) -> None:
@@ -23,7 +23,7 @@ def main(prepared: str, model_dir: str, report_dir: str) -> None:
                       batch_size=int(ev.get("batch_size", 64)),
                       lr=float(ev.get("judge_lr", 0.002)), width=int(ev.get("judge_width", 16)),
                       seed=int(ev.get("seed", 0)))
-    with StageRun("judge", params={"evaluate": ev, "image_size": cfg.image_size},
+    with StageRun("judge", params=stage_params(params, "evaluate", "dg.image_sizes"),
                   metrics_path=Path(report_dir) / "metrics.json") as run:
         judges, metrics = build_judges(mf.read(Path(prepared) / "manifest.parquet"), cfg)
         judges.save(Path(model_dir) / "judge.pt", cfg)

@@ -12,13 +12,15 @@ from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import SynthBirdsConfig, generate
 from s2igan.io import BadInputError, atomic_dir
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(out_dir: str, report_dir: str) -> None:
-    params = load_params()["data"]
+    all_params = load_params()
+    params = all_params["data"]
     out, reports = Path(out_dir), Path(report_dir)
-    with StageRun("prepare", params=params, metrics_path=reports / "metrics.json") as run:
+    with StageRun("prepare", params=stage_params(all_params, "data"),
+                  metrics_path=reports / "metrics.json") as run:
         with atomic_dir(out) as tmp:
             if params["name"] == "synthbirds":
                 cfg = from_dict(SynthBirdsConfig, params.get("synthbirds"), "data.synthbirds")

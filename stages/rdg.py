@@ -8,9 +8,9 @@ from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.run import train_from_paths
+from s2igan.rdg.run import final_metrics, train_from_paths
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir: str,
@@ -20,15 +20,17 @@ def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir:
     rs = from_dict(RSConfig, params.get("rs"), "rs")
     rdg = from_dict(RDGConfig, params.get("rdg"), "rdg")
     feats = params.get("features", {})
-    tracked = {"dg": params.get("dg"), "rs": params.get("rs"), "rdg": params.get("rdg")}
-    with StageRun("rdg", params=tracked) as run:
+    reports = Path(report_dir)
+    tracked = stage_params(params, "dg", "rs", "rdg", "features.backbone", "features.weights")
+    with StageRun("rdg", params=tracked, metrics_path=reports / "metrics.json") as run:
         train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
-                         Path(model_dir), Path(report_dir), dg, rs, rdg,
+                         Path(model_dir), reports, dg, rs, rdg,
                          backbone=feats.get("backbone", "efficientnet_lite0"),
                          weights=feats.get("weights"), log_step=run.log_step)
-        for png in sorted((Path(report_dir) / "samples").glob("epoch_*.png"))[-1:]:
-            run.log_artifact(png)
-        run.log_artifact(Path(report_dir) / "loss.csv")
+        for png in sorted((reports / "samples").glob("epoch_*.png")):
+            run.log_artifact(png, "samples")
+        run.log_artifact(reports / "loss.csv")
+        run.log_metrics(final_metrics(reports / "loss.csv"))
 
 
 if __name__ == "__main__":

@@ -13,16 +13,18 @@ from s2igan.data import manifest
 from s2igan.sen.config import SENConfig
 from s2igan.sen.run import train_and_evaluate
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
          report_dir: str) -> None:
-    params = load_params()["sen"]
+    all_params = load_params()
+    params = all_params["sen"]
     cfg = from_dict(SENConfig, params, "sen")
     reports = Path(report_dir)
     frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
-    with StageRun("sen", params=params, metrics_path=reports / "metrics.json") as run:
+    with StageRun("sen", params=stage_params(all_params, "sen"),
+                  metrics_path=reports / "metrics.json") as run:
         metrics = train_and_evaluate(frame, fbank_dir, features_dir, model_dir, reports, cfg,
                                      log_step=run.log_step)
         run.log_artifact(reports / "tsne.png")

@@ -10,14 +10,16 @@ from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
 from s2igan.speech.synth import TTSConfig, run_tts
 from s2igan.stage import run_stage
-from s2igan.tracking import StageRun
+from s2igan.tracking import StageRun, stage_params
 
 
 def main(prepared: str, speech_dir: str, report_dir: str) -> None:
-    params = load_params()["tts"]
+    all_params = load_params()
+    params = all_params["tts"]
     cfg = from_dict(TTSConfig, params, "tts")
     frame = manifest.read(Path(prepared) / "manifest.parquet")
-    with StageRun("tts", params=params, metrics_path=Path(report_dir) / "metrics.json") as run:
+    with StageRun("tts", params=stage_params(all_params, "tts"),
+                  metrics_path=Path(report_dir) / "metrics.json") as run:
         metrics = run_tts(frame, speech_dir, report_dir, cfg, tts_home=os.environ.get("TTS_HOME"))
         run.log_metrics(metrics)
         for wav in sorted((Path(report_dir) / "examples").glob("*.wav")):

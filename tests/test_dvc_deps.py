@@ -168,3 +168,32 @@ def test_cmd_arguments_match_the_script(name):
     assert not main.args.vararg and not main.args.defaults
     assert len(args) == len(main.args.args), (
         f"{name}: cmd passes {args}, main takes {[a.arg for a in main.args.args]}")
+
+
+def _tracked_params(script: str) -> list[str] | None:
+    """The names passed to ``stage_params(params, NAME, ...)`` for the ``params=`` of the
+    script's ``StageRun(...)`` (None: the stage opens no StageRun)."""
+    tree = ast.parse((REPO / script).read_text())
+    assigned = {t.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "StageRun":
+            value = next((k.value for k in node.keywords if k.arg == "params"), None)
+            if isinstance(value, ast.Name):  # params=tracked, tracked = stage_params(...)
+                value = assigned.get(value.id)
+            assert (isinstance(value, ast.Call) and getattr(value.func, "id", None)
+                    == "stage_params"), f"{script}: StageRun(params=stage_params(params, ...))"
+            return [ast.literal_eval(arg) for arg in value.args[1:]]
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_mlflow_params_are_the_dvc_params(name):
+    """A stage logs to MLflow exactly the params DVC tracks for it, under their params.yaml
+    names (``sen.lr``, ``features.backbone``), so runs of different stages never share a param."""
+    stage = STAGES[name]
+    tracked = _tracked_params(_script(stage)[0])
+    if tracked is None:
+        assert name == "embed", f"{name}: no StageRun"   # embed writes embeddings only
+        return
+    assert tracked == stage.get("params", []), name

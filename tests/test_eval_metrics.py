@@ -60,15 +60,15 @@ def test_map_protocol_perfect_and_shuffled():
     cfg = EvalConfig(queries_per_class=2)
     ids = np.array([f"r{i}" for i in range(12)])
     out = retrieval_scores(real, real_cls, ids, gen, gen_cls, ["x"] * 15, True, cfg)
-    assert out["test/map"] == pytest.approx(1.0) and out["protocol/map_queries"] == 6
+    assert out["gen/map"] == pytest.approx(1.0) and out["protocol/map_queries"] == 6
     # Generated images of the wrong class (cyclic shift) are never relevant in the top ranks.
     bad = retrieval_scores(real, real_cls, ids, gen, (gen_cls + 1) % 3, ["x"] * 15, True, cfg)
-    assert bad["test/map"] < 0.5
+    assert bad["gen/map"] < 0.5
     # Scene data: R@k with relevance = the query image's own captions.
     scene = retrieval_scores(real[[0, 4, 8]], real_cls[[0, 4, 8]], ["a", "b", "c"],
                              gen[[0, 5, 10]], gen_cls[[0, 5, 10]],
                              ["a", "b", "c"], False, EvalConfig(recall_k=1))
-    assert scene["test/r@1"] == pytest.approx(1.0)
+    assert scene["gen/r1"] == pytest.approx(1.0)
 
 
 def colour_squares(n: int, seed: int):

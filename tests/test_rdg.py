@@ -18,8 +18,9 @@ from s2igan.rdg.generator import Generator, UpConv3x3
 from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, RelationClassifier,
                                  damsm_matching_loss, relation_pairs, rs_classifier_loss,
                                  rs_generator_loss)
+from s2igan.rdg.run import final_metrics
 from s2igan.rdg.step import build_nets, train_step
-from s2igan.rdg.train import SampleSpec, train_rdg
+from s2igan.rdg.train import LOSS_KEYS, SampleSpec, train_rdg
 
 E = 16  # tiny embedding size
 
@@ -148,6 +149,12 @@ def test_one_training_step_dry_run(rs, tmp_path):
     assert (tmp_path / "m" / "last.pt").is_file() and (tmp_path / "m" / "generator.pt").is_file()
     assert (tmp_path / "r" / "samples" / "epoch_001.png").is_file()
     assert (tmp_path / "r" / "loss.csv").read_text().startswith("epoch,")
+    final = final_metrics(tmp_path / "r" / "loss.csv")  # the stage's metrics.json
+    logged = [k for k in LOSS_KEYS if k in out]  # the curves are train/<k> for these
+    assert set(final) == {"epochs", "time/train_seconds", *(f"final/{k}" for k in logged)}
+    assert final["epochs"] == 1 and final["time/train_seconds"] >= 0
+    for k in logged:
+        assert final[f"final/{k}"] == pytest.approx(out[k], abs=1e-6)
 
 
 def test_step_updates_generator_and_discriminators():
@@ -193,6 +200,9 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.allclose(da[k].float(), db[k].float(), atol=1e-6), k
     assert [h["epoch"] for h in hb] == [1, 2]
     assert [round(h["d_loss"], 4) for h in ha] == [round(h["d_loss"], 4) for h in hb]
+    final = final_metrics(tmp_path / "rb" / "loss.csv")  # counts the resumed epoch too
+    assert final["epochs"] == 2 and final["final/d_loss"] == hb[-1]["d_loss"]
+    assert final["time/train_seconds"] == pytest.approx(sum(h["seconds"] for h in hb), abs=0.011)
 
 
 def test_config_refuses_bad_scales():

@@ -175,7 +175,9 @@ def _train(tmp_path, model_dir, epochs):
 
 def test_resume_continues_where_it_stopped(tmp_path):
     write_dataset(tmp_path)
-    _train(tmp_path, tmp_path / "straight", epochs=2)
+    summary = _train(tmp_path, tmp_path / "straight", epochs=2)
+    # final keys differ from the curves' (loss.csv columns are logged per epoch as well)
+    assert set(summary) == {"best/val_map", "best/epoch", "epochs", "time/train_seconds"}
     _train(tmp_path, tmp_path / "resumed", epochs=1)
     _train(tmp_path, tmp_path / "resumed", epochs=2)  # picks up last.pt after epoch 1
     a = load_checkpoint(tmp_path / "straight" / "last.pt")

@@ -103,6 +103,6 @@ def extract_all(manifest_path: str | Path, out_dir: str | Path, cfg: FeaturesCon
             np.save(out_dir / f"fid_{cfg.fid_split}_{name}.npy", arr, allow_pickle=False)
         meta.update(fid_split=cfg.fid_split, fid_n=int(len(fid_feats)))
     write_json(out_dir / "backbone.json", meta)
-    metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    metrics["time/extract_seconds"] = round(time.perf_counter() - t0, 2)
     metrics["backbone"] = backbone.name
     return metrics

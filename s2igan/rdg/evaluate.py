@@ -77,10 +77,10 @@ def retrieval_scores(real_feats, real_classes, real_ids, gen_feats, gen_classes,
                                for c in np.unique(real_classes)])
         sim = (q[rows] @ g.t()).numpy()
         res = mean_average_precision(sim, relevance(real_classes[rows], gen_classes))
-        return {"test/map": res["map"], "protocol/map_queries": res["n_queries"]}
+        return {"gen/map": res["map"], "protocol/map_queries": res["n_queries"]}
     sim = (q @ g.t()).numpy()
     rel = np.asarray(real_ids)[:, None] == np.asarray(gen_image_ids)[None, :]
-    return {f"test/r@{cfg.recall_k}": recall_at_k(sim, rel, (cfg.recall_k,))[cfg.recall_k]}
+    return {f"gen/r{cfg.recall_k}": recall_at_k(sim, rel, (cfg.recall_k,))[cfg.recall_k]}
 
 
 def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: torch.Tensor,
@@ -166,7 +166,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         "protocol/resize": "real: PIL bicubic (antialiased) to S; backbone: bilinear antialiased",
         "protocol/n_generated": len(gen), "protocol/n_real": len(real),
         "protocol/split": split, "protocol/noise_seed": cfg.seed,
-        "test/fid": fid(gen_feats, real_feats),
+        "gen/fid": fid(gen_feats, real_feats),
     }
     judges = Judges.load(judge_dir / "judge.pt")
     if judges.classes is not None:
@@ -178,7 +178,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                                for i in range(0, len(gen), 64)]).numpy()
         m["protocol/is_classifier"] = f"{name} ImageNet classes"
     splits = max(1, min(cfg.is_splits, len(gen) // 50))
-    m["test/is"], m["test/is_std"] = inception_score(probs, splits)
+    m["gen/is"], m["gen/is_std"] = inception_score(probs, splits)
     m["protocol/is_splits"] = splits
     m.update(retrieval_scores(real_feats, real_table["class_id"].to_numpy(),
                               real_table["image_id"].to_numpy(), gen_feats,

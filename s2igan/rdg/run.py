@@ -67,3 +67,17 @@ def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: 
     return train_rdg(data, dg, rs, rdg, fine_grained=fine_grained, model_dir=model_dir,
                      report_dir=report_dir, embedder=embedder, samples=samples,
                      log_step=log_step)
+
+
+def final_metrics(loss_csv: Path) -> dict[str, float]:
+    """The `rdg` stage's final numbers from its per-epoch history ``loss.csv`` (every epoch,
+    resumed ones included): ``epochs`` trained, the last epoch's mean losses as ``final/<loss>``
+    (the curves are ``train/<loss>``) and ``time/train_seconds``, the epochs' summed wall time."""
+    history = pd.read_csv(loss_csv) if Path(loss_csv).is_file() else pd.DataFrame()
+    if history.empty:  # rdg.epochs: 0
+        return {"epochs": 0}
+    last = history.iloc[-1]
+    losses = {f"final/{k}": float(last[k]) for k in history.columns
+              if k not in ("epoch", "seconds")}
+    return {"epochs": int(last["epoch"]), **losses,
+            "time/train_seconds": round(float(history["seconds"].sum()), 2)}

@@ -49,9 +49,7 @@ def train_and_evaluate(frame: pd.DataFrame, fbank_dir: str | Path, features_dir:
     report_dir = Path(report_dir)
     summary = train_sen(train, val, kind, cfg, model_dir, csv_path=report_dir / "loss.csv",
                         log_step=log_step)
-    metrics = {"val/map": summary["val/map"], "best_epoch": summary["best_epoch"],
-               "epochs": summary["epochs"], "train_seconds": summary["train_seconds"],
-               "train/images": len(train.images), "val/images": len(val.images)}
+    metrics = {**summary, "train/images": len(train.images), "val/images": len(val.images)}
     device = resolve_device(cfg.device)
     speech, image, _ = load_sen(Path(model_dir) / "best.pt", device)
     if test is not None:

@@ -56,7 +56,9 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
               csv_path: str | Path | None = None,
               log_step: Callable[[dict, int], None] | None = None) -> dict:
     """Train (or resume) the SEN; writes ``model_dir/last.pt`` every epoch and ``best.pt`` when
-    the validation mAP improves. Returns summary metrics."""
+    the validation mAP improves. Returns summary metrics: ``best/val_map`` and ``best/epoch``
+    (the per-epoch curve is ``val/map``), ``epochs``, ``time/train_seconds`` (this call's
+    epochs)."""
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -165,8 +167,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         bar.set_postfix(loss=f"{row['train/loss']:.3f}", val_map=f"{val_map:.3f}")
     if csv_path is not None and history:
         write_history(history, csv_path)
-    return {"val/map": best["map"], "best_epoch": best["epoch"], "epochs": cfg.epochs,
-            "train_seconds": round(time.perf_counter() - t0, 2)}
+    return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
+            "time/train_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def validate(speech, image, val: SENSplit, kind: str, cfg: SENConfig, device) -> float:

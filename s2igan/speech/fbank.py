@@ -115,6 +115,6 @@ def run_fbank(frame: pd.DataFrame, speech_dir: str | Path, out_dir: str | Path, 
     wall = time.perf_counter() - start
     metrics.update({"fbank/truncated": int(truncated), "fbank/skipped": len(policy.skipped),
                     "fbank/audio_seconds": round(audio_seconds, 2),
-                    "fbank/wall_seconds": round(wall, 2),
+                    "time/fbank_seconds": round(wall, 2),
                     "fbank/x_real_time": round(audio_seconds / wall, 1) if wall > 0 else 0.0})
     return metrics

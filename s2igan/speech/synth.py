@@ -157,7 +157,7 @@ def run_tts(frame: pd.DataFrame, out_dir: str | Path, report_dir: str | Path, cf
         "tts/unique_syntheses": unique,
         "tts/skipped": len(policy.skipped),
         "tts/audio_seconds": round(synth_seconds, 2),
-        "tts/wall_seconds": round(synth_wall, 2),
+        "time/synthesis_seconds": round(synth_wall, 2),
         "tts/x_real_time": round(synth_seconds / synth_wall, 2) if synth_wall > 0 else 0.0,
         "tts/examples": examples,
     }
