@@ -1,6 +1,6 @@
 """Stage `rdg`: train the relation-supervised densely-stacked generator (Sec. III-C, Eq. 10-17).
 
-usage: python stages/rdg.py PREPARED EMBEDDINGS FEATURES SEN_DIR MODEL_DIR REPORT_DIR
+usage: python stages/rdg.py PREPARED EMBEDDINGS SEN_DIR MODEL_DIR REPORT_DIR
 params: dg, rs, rdg, features.backbone, features.weights
 """
 
@@ -13,8 +13,7 @@ from s2igan.stage import run_stage
 from s2igan.tracking import StageRun, stage_params
 
 
-def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir: str,
-         report_dir: str) -> None:
+def main(prepared: str, embeddings: str, sen_dir: str, model_dir: str, report_dir: str) -> None:
     params = load_params()
     dg = from_dict(DGConfig, params.get("dg"), "dg")
     rs = from_dict(RSConfig, params.get("rs"), "rs")
@@ -23,7 +22,7 @@ def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir:
     reports = Path(report_dir)
     tracked = stage_params(params, "dg", "rs", "rdg", "features.backbone", "features.weights")
     with StageRun("rdg", params=tracked, metrics_path=reports / "metrics.json") as run:
-        train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
+        train_from_paths(Path(prepared), Path(embeddings), Path(sen_dir),
                          Path(model_dir), reports, dg, rs, rdg,
                          backbone=feats.get("backbone", "efficientnet_lite0"),
                          weights=feats.get("weights"), log_step=run.log_step)

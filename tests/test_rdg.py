@@ -205,11 +205,70 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert final["time/train_seconds"] == pytest.approx(sum(h["seconds"] for h in hb), abs=0.011)
 
 
+def test_resume_refuses_other_data_and_longer_runs(tmp_path):
+    dg, rs = tiny_dg(), RSConfig(enabled=False)
+    kw = dict(fine_grained=True, max_steps=1, model_dir=tmp_path / "m", report_dir=tmp_path / "r")
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu"), **kw)
+    first = _state(tmp_path / "m" / "last.pt")[2]
+    # other speech embeddings (a retrained SEN): start again instead of resuming
+    train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=3, batch_size=4, device="cpu"), **kw)
+    again = _state(tmp_path / "m" / "last.pt")[2]
+    assert [h["epoch"] for h in again] == [1, 2, 3]
+    assert [h["d_loss"] for h in again[:2]] != [h["d_loss"] for h in first]  # retrained
+    assert len((tmp_path / "r" / "loss.csv").read_text().splitlines()) == 4
+    # fewer epochs than the checkpoint holds: start again, never keep the longer model
+    train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"), **kw)
+    assert [h["epoch"] for h in _state(tmp_path / "m" / "last.pt")[2]] == [1]
+    # the same run again resumes and trains nothing more
+    train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"), **kw)
+    assert [h["epoch"] for h in _state(tmp_path / "m" / "last.pt")[2]] == [1]
+
+
+def test_translation_augment_shifts_within_bounds_and_passes_gradients():
+    from s2igan.rdg.augment import augmenter, translate
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 8, 8] = 1.0                                   # one bright pixel at the centre
+    out = translate(x)
+    assert out.shape == x.shape
+    pos = out.flatten(1).argmax(1)
+    rows, cols = pos // 16, pos % 16
+    assert ((rows - 8).abs() <= 2).all() and ((cols - 8).abs() <= 2).all()   # pad = 16/8
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 5                    # per-image shifts
+    assert torch.equal(out.sum(dim=(1, 2, 3)), torch.ones(64))                # nothing lost
+    y = torch.rand(2, 3, 16, 16, requires_grad=True)
+    translate(y).sum().backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    assert augmenter("none") is None and augmenter("translation") is translate
+    with pytest.raises(ValueError):
+        RDGConfig(diff_augment="colour")
+
+
+def test_augmented_step_runs_and_standardized_condition_scales_input():
+    dg = DGConfig(**{**tiny_dg().__dict__, "standardize_condition": True})
+    g = Generator(dg, E)
+    assert g.ca.scale == pytest.approx(E ** 0.5) and Generator(tiny_dg(), E).ca.scale == 1.0
+    y = F.normalize(torch.randn(3, E), dim=1)
+    h = g.ca.glu(g.ca.fc(y * E ** 0.5))
+    assert torch.allclose(g.ca(y, torch.zeros(3, 6))[1], h[:, :6])
+    rdg = RDGConfig(batch_size=4, device="cpu", diff_augment="translation")
+    nets = build_nets(dg, RSConfig(enabled=False), rdg, E, True, torch.device("cpu"))
+    b = 4
+    batch = {"images": [torch.rand(b, 3, s, s) * 2 - 1 for s in (16, 32)],
+             "y": F.normalize(torch.randn(b, E), dim=1), "class_id": torch.tensor([0, 0, 1, 1]),
+             "z": torch.randn(b, 8), "eps": torch.randn(b, 6)}
+    out = train_step(nets, batch, dg, RSConfig(enabled=False), rdg, True)
+    assert all(math.isfinite(v) for v in out.values())
+
+
 def test_config_refuses_bad_scales():
     with pytest.raises(ValueError):
         DGConfig(image_sizes=(32, 48))
     with pytest.raises(ValueError):
         RSConfig(kind="attention")
+    with pytest.raises(ValueError):
+        RSConfig(input_size=64, real_features="cached")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

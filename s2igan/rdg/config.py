@@ -18,6 +18,8 @@ class DGConfig:
     ca_dim: int = 128                  # conditioning augmentation output F^ca(y), Eq. (11)
     res_blocks: int = 2                # residual blocks per F_i, i >= 1 (StackGAN-v2 R_NUM)
     max_d_channels: int = 0            # cap of a discriminator's width (0 = no cap, as official)
+    standardize_condition: bool = False  # scale the L2-normalised speech embedding by sqrt(E)
+                                       # (unit RMS per component) before F^ca, Eq. (11)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -43,12 +45,17 @@ class RSConfig:
     beta: float = 10.0                 # damsm: smoothing factor of the batch softmax, as Eq. (3)
     max_images: int = 0                # RS on the first k generated images of a batch (0 = all);
                                        # the backbone pass dominates a small CPU step
+    input_size: int = 0                # backbone input size for the RS (0 = the backbone's own,
+                                       # e.g. 224); the CPU profile uses the generator's 64 px
     real_features: str = "rescaled"    # rescaled: backbone on real images at the last scale, once;
                                        # cached: data/features (original resolution)
 
     def __post_init__(self) -> None:
         if self.kind not in ("relation", "damsm"):
             raise ValueError(f"rs.kind must be 'relation' or 'damsm', got {self.kind!r}")
+        if self.input_size and self.real_features == "cached":
+            raise ValueError("rs.input_size needs rs.real_features: rescaled (the cached features "
+                             "were computed at the backbone's own input size)")
         if self.real_features not in ("rescaled", "cached"):
             raise ValueError(f"rs.real_features must be 'rescaled' or 'cached', got "
                              f"{self.real_features!r}")
@@ -66,6 +73,7 @@ class RDGConfig:
     kl_weight: float = 2.0             # weight of the conditioning-augmentation KL term
     uncond_weight: float = 1.0         # weight of the unconditional terms of Eq. (15)/(17)
     mismatch: bool = True              # StackGAN-v2's (real image, wrong caption) = fake term
+    diff_augment: str = "none"         # none | translation: DiffAugment of D inputs (augment.py)
     ema_decay: float = 0.999           # EMA of the generator used for sampling and evaluation
     amp: bool = True                   # mixed precision (GPU only)
     device: str = "auto"               # auto | cpu | cuda
@@ -73,3 +81,9 @@ class RDGConfig:
     sample_captions: int = 8           # fixed test captions in the per-epoch sample grid
     num_threads: int = 0               # torch CPU threads (0 = torch default)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        from s2igan.rdg.augment import KINDS
+
+        if self.diff_augment not in KINDS:
+            raise ValueError(f"rdg.diff_augment must be one of {KINDS}, got {self.diff_augment!r}")

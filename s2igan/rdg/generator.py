@@ -79,16 +79,22 @@ class ResBlock(nn.Module):
 
 
 class CondAugment(nn.Module):
-    """Eq. (11): ``F^ca(y) = mu(y) + sigma(y) * eps``, eps ~ N(0, I); returns (c, mu, logvar)."""
+    """Eq. (11): ``F^ca(y) = mu(y) + sigma(y) * eps``, eps ~ N(0, I); returns (c, mu, logvar).
 
-    def __init__(self, embed_dim: int, ca_dim: int):
+    ``standardize``: the SEN's embeddings are L2-normalised, so each of their E components is
+    about 1/sqrt(E) in size, and mu(y) starts out buried under the unit-variance eps; scaling y by
+    sqrt(E) gives it unit RMS per component, like the noise (our choice, not the paper's).
+    """
+
+    def __init__(self, embed_dim: int, ca_dim: int, standardize: bool = False):
         super().__init__()
         self.ca_dim = ca_dim
+        self.scale = embed_dim ** 0.5 if standardize else 1.0
         self.fc = nn.Linear(embed_dim, 4 * ca_dim)
         self.glu = GLU()
 
     def forward(self, y: torch.Tensor, eps: torch.Tensor | None = None):
-        h = self.glu(self.fc(y))                      # (B, 2 * ca)
+        h = self.glu(self.fc(y * self.scale))         # (B, 2 * ca)
         mu, logvar = h[:, :self.ca_dim], h[:, self.ca_dim:]
         if eps is None:
             eps = torch.randn_like(mu)
@@ -139,7 +145,7 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.embed_dim = embed_dim
         sizes = tuple(cfg.image_sizes)
-        self.ca = CondAugment(embed_dim, cfg.ca_dim)
+        self.ca = CondAugment(embed_dim, cfg.ca_dim, cfg.standardize_condition)
         self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0])
         chans = [cfg.ngf // 2 ** i for i in range(len(sizes))]     # width of h_i
         self.stages = nn.ModuleList(

@@ -6,6 +6,8 @@ Discriminator heads return logits; ``-log D`` and ``-log(1 - D)`` are written wi
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -22,16 +24,20 @@ def _bce(logits: torch.Tensor, real: bool, weight: torch.Tensor | None = None) -
 
 def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0, wrong: torch.Tensor | None = None,
-                       wrong_mask: torch.Tensor | None = None) -> torch.Tensor:
+                       wrong_mask: torch.Tensor | None = None,
+                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> torch.Tensor:
     """Eq. (17) for one scale.
 
     real / fake (B, 3, S, S), c (B, ca) the (detached) condition. ``wrong`` (B,) is an optional
     permutation of the batch giving each caption a real image of another class (StackGAN-v2's
     mismatch term: real image + wrong condition = fake; ``wrong_mask`` (B,) marks the usable
     pairs). The mismatched image codes are the real codes permuted, so this costs no extra pass.
+    ``augment`` (DiffAugment, :mod:`s2igan.rdg.augment`) transforms real and fake images alike.
     """
-    code_real = d(real)                                                      # (B, C, 4, 4)
-    code_fake = d(fake.detach())
+    aug = augment or (lambda x: x)
+    code_real = d(aug(real))                                                 # (B, C, 4, 4)
+    code_fake = d(aug(fake.detach()))
     loss = _bce(d.cond_logits(code_real, c), True) + _bce(d.cond_logits(code_fake, c), False)
     if wrong is not None:
         loss = loss + _bce(d.cond_logits(code_real[wrong], c), False, wrong_mask)
@@ -42,9 +48,11 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
 
 
 def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
-                       uncond_weight: float = 1.0) -> torch.Tensor:
+                       uncond_weight: float = 1.0,
+                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> torch.Tensor:
     """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i)."""
-    code = d(fake)
+    code = d(augment(fake) if augment else fake)
     loss = _bce(d.cond_logits(code, c), True)
     if uncond_weight:
         loss = loss + uncond_weight * _bce(d.uncond_logits(code), True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from s2igan.rdg.augment import augmenter
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, init_weights
@@ -95,13 +96,14 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
         fakes, mu, logvar = g(batch["z"], batch["y"], batch["eps"])          # [(B,3,S,S)], (B,ca)
     cond = mu.detach()
     wrong = batch.get("wrong") if rdg.mismatch else None
+    aug = augmenter(rdg.diff_augment)
 
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
     ds.requires_grad_(True)
     nets.opt_d.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
         d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
-                                       batch.get("wrong_mask"))
+                                       batch.get("wrong_mask"), aug)
                     for d, real, fake in zip(ds, batch["images"], fakes)]
         loss_d = torch.stack(d_losses).sum()
     loss_d.backward()
@@ -128,7 +130,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     ds.requires_grad_(False)
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
-        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight)
+        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug)
                            for d, fake in zip(ds, fakes)]).sum()
     kl = kl_loss(mu.float(), logvar.float())
     loss_g = adv.float() + rdg.kl_weight * kl

@@ -9,6 +9,7 @@ seeded by ``(seed, e)`` only, so training 2 epochs equals training 1 and resumin
 from __future__ import annotations
 
 import csv
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,20 @@ def _same_run(saved: dict, current: dict) -> bool:
     return norm(saved) == norm(current)
 
 
+def data_fingerprint(data: TrainData) -> str:
+    """Identity of what the generator trains on: image ids and classes, every speech embedding
+    (so a retrained SEN changes it) and the real image embeddings of the RS (a new backbone or
+    SEN). A checkpoint with another fingerprint is never resumed. Code changes are not seen:
+    after editing the RDG code, delete ``models/rdg/last.pt`` (or change a param)."""
+    h = hashlib.sha1()
+    h.update("|".join(map(str, data.image_ids)).encode())
+    for arr in (data.class_ids, data.caption_image, data.speech, data.image_emb):
+        if arr is not None:
+            h.update(str(arr.shape).encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
 def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
                gen: torch.Generator, dg: DGConfig, device: torch.device, use_rs: bool) -> dict:
     """Tensors of one step for the caption indices ``captions``."""
@@ -80,7 +95,7 @@ def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
 
 
 def checkpoint(nets: RDGNets, epoch: int, history: list[dict], configs: dict,
-               embed_dim: int) -> dict:
+               embed_dim: int, fingerprint: str = "") -> dict:
     return {
         "generator": nets.generator.state_dict(), "generator_ema": nets.ema.state_dict(),
         "discriminators": nets.discriminators.state_dict(),
@@ -88,7 +103,8 @@ def checkpoint(nets: RDGNets, epoch: int, history: list[dict], configs: dict,
         "opt_g": nets.opt_g.state_dict(), "opt_d": nets.opt_d.state_dict(),
         "opt_rs": None if nets.opt_rs is None else nets.opt_rs.state_dict(),
         "epoch": epoch, "step": nets.step, "history": history, "config": configs,
-        "embed_dim": embed_dim, "rng": {"torch": torch.get_rng_state()},
+        "embed_dim": embed_dim, "fingerprint": fingerprint,
+        "rng": {"torch": torch.get_rng_state()},
     }
 
 
@@ -146,10 +162,13 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     configs = _configs(dg, rs, rdg)
     history: list[dict] = []
     start = 0
+    fp = data_fingerprint(data)
     last = model_dir / "last.pt"
     if resume and last.is_file():
         ckpt = torch.load(last, map_location=device, weights_only=False)
-        if _same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim:
+        # resume only the same run (params but the epoch count, data) and never a longer one
+        if (_same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim
+                and ckpt.get("fingerprint") == fp and int(ckpt["epoch"]) < rdg.epochs):
             restore(nets, ckpt)
             history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
     fixed = torch.Generator().manual_seed(rdg.seed + 7919)
@@ -181,7 +200,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             save_grid(nets.ema, samples.speech, fixed_z, samples.real,
                       report_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
         _write_losses(history, report_dir / "loss.csv")
-        _save(checkpoint(nets, epoch, history, configs, data.embed_dim), last)
+        _save(checkpoint(nets, epoch, history, configs, data.embed_dim, fp), last)
     _save({"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": data.embed_dim,
            "epochs": rdg.epochs, "step": nets.step}, model_dir / "generator.pt")
     if history and not (report_dir / "loss.csv").exists():
