@@ -128,7 +128,6 @@ class StageRun:
         self._curve_keys: set[str] = set()
         self._mlflow = None
         self._run = None
-        self._t0 = time.perf_counter()
 
     # -- MLflow plumbing -------------------------------------------------------------------
     def _guard(self, what: str, fn, *args, **kwargs):
