@@ -88,6 +88,19 @@ def test_piper_synthesises_float32_speech():
     assert 0.5 * 22050 < len(wave) < 4 * 22050 and 0.5 < np.abs(wave).max() <= 1.0
 
 
+def test_piper_reseed_repeats_the_sampled_speech():
+    backend = make_backend("piper")
+    text, voice = "a red bird", backend.voices()[0]
+    backend.reseed(1)
+    first, second = backend.synthesize(text, voice), backend.synthesize(text, voice)
+    backend.reseed(1)
+    assert np.array_equal(backend.synthesize(text, voice), first)
+    assert np.array_equal(backend.synthesize(text, voice), second)
+    backend.reseed(2)
+    again = backend.synthesize(text, voice)
+    assert not np.array_equal(second, first) and not np.array_equal(again, first)
+
+
 def test_unknown_backend_refused():
     with pytest.raises(ValueError, match="unknown tts.backend"):
         make_backend("festival")
@@ -158,6 +171,20 @@ def test_stage_dedups_shards_and_listens(tmp_path):
     assert len(examples) == 3 and all((tmp_path / "rep/examples" / e["file"]).is_file()
                                       for e in examples)
     assert m["tts/audio_seconds"] > 0 and m["tts/x_real_time"] > 0
+
+
+@pytest.mark.slow
+def test_piper_stage_audio_does_not_depend_on_worker_count(tmp_path):
+    texts = ["a red bird", "a blue bird", "a small green bird", "a black bird", "a white bird"]
+    shards = []
+    for workers in (1, 2):
+        cfg = TTSConfig(backend="piper", multi_speaker=False, workers=workers, seed_block=2)
+        run_tts(frame_of(texts), tmp_path / f"w{workers}", tmp_path / f"rep{workers}", cfg)
+        shards.append(np.load(tmp_path / f"w{workers}" / "shard-000.npy"))
+    assert np.array_equal(shards[0], shards[1])
+    cfg = TTSConfig(backend="piper", multi_speaker=False, workers=2, seed_block=2, seed=1)
+    run_tts(frame_of(texts), tmp_path / "s1", tmp_path / "rep_s1", cfg)
+    assert not np.array_equal(np.load(tmp_path / "s1" / "shard-000.npy"), shards[0])
 
 
 def test_real_speech_is_indexed_not_synthesised(tmp_path):

@@ -12,15 +12,19 @@ import torch
 from s2igan.io import BadInputError
 
 
-def text_to_wave(text: str, backend: str = "piper", voice: str | None = None,
+def text_to_wave(text: str, backend: str = "piper", voice: str | None = None, seed: int = 0,
                  **backend_kwargs) -> np.ndarray:
-    """Synthesise ``text`` with a TTS backend (``s2igan.speech.tts``) -> (N,) 16 kHz float32."""
+    """Synthesise ``text`` with a TTS backend (``s2igan.speech.tts``) -> (N,) 16 kHz float32.
+
+    The backend is reseeded with ``seed`` first, so the same text gives the same speech.
+    """
     from s2igan.speech.audio import check_clip, to_16k_mono
     from s2igan.speech.text import clean_text
     from s2igan.speech.tts import make_backend
 
     tts = make_backend(backend, **backend_kwargs)
     voice = voice or tts.voices()[0]
+    tts.reseed(seed)
     wave = to_16k_mono(tts.synthesize(clean_text(text, "text"), voice), tts.sample_rate)
     check_clip(wave, f"TTS output for {text!r}")
     return wave

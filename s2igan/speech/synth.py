@@ -3,8 +3,10 @@ synthesised by a TTS system; here the backend is a switch, ``tts.backend``).
 
 Steps: (1) captions with a real recording (manifest ``audio_path``) are header-checked and indexed
 in place; (2) the others get a voice (seeded, :mod:`s2igan.speech.voices`); (3) each distinct
-(text, voice) pair is synthesised once, spread over ``workers`` processes that each load the
-voice once; (4) audio is resampled to 16 kHz, stored as int16 shards + ``index.parquet``
+(text, voice) pair is synthesised once; the sorted pairs are cut into blocks of ``seed_block``,
+each block reseeds the backend from (``seed``, block number) and the blocks are spread over
+``workers`` processes, so the audio is the same for any worker count (Piper samples VITS noise;
+unseeded, two runs gave different speech); (4) audio is resampled to 16 kHz, stored as int16 shards + ``index.parquet``
 (:mod:`s2igan.speech.store`); (5) a few example clips go to ``reports/tts/examples``.
 """
 
@@ -36,6 +38,7 @@ class TTSConfig:
     multi_speaker: bool = True
     seed: int = 0
     workers: int = 2
+    seed_block: int = 100  # syntheses per reseed (Piper reloads its voice, ~2 s, per block)
     coqui_model_path: str | None = None
     coqui_config_path: str | None = None
     coqui_model_name: str | None = None
@@ -68,15 +71,31 @@ def _synthesize(job: tuple[str, str]) -> tuple[np.ndarray, str]:
     return to_int16(wave), ""
 
 
-def _run_jobs(jobs: list[tuple[str, str]], spec: dict, workers: int):
+def _synthesize_block(block: tuple[int, list[tuple[str, str]]]) -> list[tuple[np.ndarray, str]]:
+    seed, jobs = block
+    _BACKEND.reseed(seed)
+    return [_synthesize(job) for job in jobs]
+
+
+def _blocks(jobs: list[tuple[str, str]], size: int, seed: int):
+    """Consecutive blocks of ``size`` jobs, each with a seed drawn from (``seed``, block number)."""
+    for number, start in enumerate(range(0, len(jobs), size)):
+        block_seed = int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+        yield block_seed, jobs[start:start + size]
+
+
+def _run_jobs(jobs: list[tuple[str, str]], spec: dict, workers: int, seed: int, block: int):
     """Yield results in job order; ``workers <= 1`` runs in this process."""
-    if workers <= 1 or len(jobs) < 2:
+    blocks = list(_blocks(jobs, max(1, block), seed))
+    if workers <= 1 or len(blocks) < 2:
         _init_worker(spec)
-        yield from map(_synthesize, jobs)
+        for results in map(_synthesize_block, blocks):
+            yield from results
         return
     ctx = mp.get_context("fork")
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(spec,)) as pool:
-        yield from pool.imap(_synthesize, jobs, chunksize=4)
+    with ctx.Pool(min(workers, len(blocks)), initializer=_init_worker, initargs=(spec,)) as pool:
+        for results in pool.imap(_synthesize_block, blocks):
+            yield from results
 
 
 # -- the stage -------------------------------------------------------------------------------
@@ -125,7 +144,7 @@ def run_tts(frame: pd.DataFrame, out_dir: str | Path, report_dir: str | Path, cf
             unique = len(jobs)
             writer, where = ShardWriter(tmp), {}
             start = time.perf_counter()
-            results = _run_jobs(jobs, spec, cfg.workers)
+            results = _run_jobs(jobs, spec, cfg.workers, cfg.seed, cfg.seed_block)
             for job, (clip, error) in tqdm(zip(jobs, results), total=len(jobs),
                                            desc=f"tts ({cfg.backend})", unit="clip"):
                 if error:

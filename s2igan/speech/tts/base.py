@@ -25,6 +25,12 @@ class TTSBackend:
     def synthesize(self, text: str, voice: str) -> np.ndarray:
         raise NotImplementedError
 
+    def reseed(self, seed: int) -> None:
+        """Make the following syntheses a fixed function of ``seed`` (and of their order).
+
+        A backend without randomness (espeak-ng) needs nothing; a sampling one overrides this.
+        """
+
 
 def parse_options(spec: str, known: dict[str, type]) -> tuple[str, dict]:
     """``"head,key=value,..."`` -> ``(head, {key: value})`` with typed values; unknown keys refused."""

@@ -73,6 +73,11 @@ class CoquiBackend(TTSBackend):
         speakers = self._load().speakers
         return list(speakers) if speakers else ["default"]
 
+    def reseed(self, seed: int) -> None:
+        import torch
+
+        torch.manual_seed(int(seed))  # Coqui models sample with torch (e.g. VITS noise)
+
     def synthesize(self, text: str, voice: str) -> np.ndarray:
         tts = self._load()
         speaker = None if voice == "default" else voice

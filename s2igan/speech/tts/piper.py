@@ -66,6 +66,15 @@ class PiperBackend(TTSBackend):
             self._voices[head] = PiperVoice(session=session, config=settings)
         return self._voices[head]
 
+    def reseed(self, seed: int) -> None:
+        """Piper samples inside the ONNX graph (VITS noise, ``RandomNormalLike``); onnxruntime
+        seeds those ops when a session is created and continues the stream on every run, so a
+        reseed sets the global seed and drops the loaded sessions (reload ~2 s)."""
+        import onnxruntime as ort
+
+        ort.set_seed(int(seed))
+        self._voices.clear()
+
     def synthesize(self, text: str, voice: str) -> np.ndarray:
         from piper.config import SynthesisConfig
 
