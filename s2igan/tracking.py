@@ -86,6 +86,11 @@ def git_describe(cwd: str | Path = ".") -> str:
     return short + ("*" if dirty else "")
 
 
+def dvc_exp_name() -> str:
+    """The experiment ``dvc exp run`` is running (``DVC_EXP_NAME``), else ``workspace``."""
+    return os.environ.get("DVC_EXP_NAME", "workspace")
+
+
 def stage_params(params: dict[str, Any], *names: str) -> dict[str, Any]:
     """The params.yaml entries ``names``, spelled as in a ``dvc.yaml`` ``params:`` list (a
     section ``sen`` or a dotted key ``features.backbone``), nested as in params.yaml, so that
@@ -151,7 +156,7 @@ class StageRun:
                 pass
 
     def run_name(self) -> str:
-        exp = os.environ.get("DVC_EXP_NAME", "workspace")
+        exp = dvc_exp_name()
         rev = git_describe()
         return f"{self.stage}:{exp}@{rev}" if rev else f"{self.stage}:{exp}"
 
@@ -169,7 +174,7 @@ class StageRun:
         name = self.run_name()
         tags = {
             "stage": self.stage,
-            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
+            "dvc_exp_name": dvc_exp_name(),
             "git_revision": git_revision(),
             "git_dirty": str(name.endswith("*")).lower(),
             "mlflow.runName": name,

@@ -22,6 +22,11 @@ def _bce(logits: torch.Tensor, real: bool, weight: torch.Tensor | None = None) -
     return (per * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def _augmented(x: torch.Tensor, augment: Callable[[torch.Tensor], torch.Tensor] | None
+               ) -> torch.Tensor:
+    return x if augment is None else augment(x)
+
+
 def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0, wrong: torch.Tensor | None = None,
                        wrong_mask: torch.Tensor | None = None,
@@ -35,9 +40,8 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
     pairs). The mismatched image codes are the real codes permuted, so this costs no extra pass.
     ``augment`` (DiffAugment, :mod:`s2igan.rdg.augment`) transforms real and fake images alike.
     """
-    aug = augment or (lambda x: x)
-    code_real = d(aug(real))                                                 # (B, C, 4, 4)
-    code_fake = d(aug(fake.detach()))
+    code_real = d(_augmented(real, augment))                                 # (B, C, 4, 4)
+    code_fake = d(_augmented(fake.detach(), augment))
     loss = _bce(d.cond_logits(code_real, c), True) + _bce(d.cond_logits(code_fake, c), False)
     if wrong is not None:
         loss = loss + _bce(d.cond_logits(code_real[wrong], c), False, wrong_mask)
@@ -52,7 +56,7 @@ def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
                        augment: Callable[[torch.Tensor], torch.Tensor] | None = None
                        ) -> torch.Tensor:
     """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i)."""
-    code = d(augment(fake) if augment else fake)
+    code = d(_augmented(fake, augment))
     loss = _bce(d.cond_logits(code, c), True)
     if uncond_weight:
         loss = loss + uncond_weight * _bce(d.uncond_logits(code), True)

@@ -6,8 +6,9 @@ in place; (2) the others get a voice (seeded, :mod:`s2igan.speech.voices`); (3) 
 (text, voice) pair is synthesised once; the sorted pairs are cut into blocks of ``seed_block``,
 each block reseeds the backend from (``seed``, block number) and the blocks are spread over
 ``workers`` processes, so the audio is the same for any worker count (Piper samples VITS noise;
-unseeded, two runs gave different speech); (4) audio is resampled to 16 kHz, stored as int16 shards + ``index.parquet``
-(:mod:`s2igan.speech.store`); (5) a few example clips go to ``reports/tts/examples``.
+unseeded, two runs gave different speech); (4) audio is resampled to 16 kHz, stored as int16
+shards + ``index.parquet`` (:mod:`s2igan.speech.store`); (5) a few example clips go to
+``reports/tts/examples``.
 """
 
 from __future__ import annotations
