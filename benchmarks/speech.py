@@ -21,8 +21,9 @@ import torch
 
 from s2igan.io import write_json
 from s2igan.speech import synth
-from s2igan.speech.audio import SAMPLE_RATE
-from s2igan.speech.fbank import FbankConfig, compute_fbank
+from s2igan.speech.audio import SAMPLE_RATE, to_16k_mono
+from s2igan.speech.frontend import FbankConfig, compute_fbank
+from s2igan.speech.store import to_int16
 
 COLOURS = ["red", "blue", "yellow", "black", "white", "green", "brown", "grey", "orange"]
 PARTS = ["crown", "wings", "belly", "breast", "tail", "throat"]
@@ -73,10 +74,7 @@ def fbank_speed(n: int, threads: int) -> dict:
 
 
 def listening() -> dict:
-    from pocketsphinx import Decoder
-
-    from s2igan.speech.audio import to_16k_mono
-    from s2igan.speech.store import to_int16
+    from pocketsphinx import Decoder  # optional (dev extra): only this listening check needs it
 
     decoder = Decoder(samprate=16000, loglevel="FATAL")
     texts = captions(6, seed=1)

@@ -8,7 +8,8 @@ import soundfile as sf
 from s2igan.arrays import Ragged
 from s2igan.data import manifest
 from s2igan.io import BadInputError
-from s2igan.speech.fbank import FbankConfig, compute_fbank, run_fbank
+from s2igan.speech.fbank import run_fbank
+from s2igan.speech.frontend import FbankConfig, compute_fbank
 from s2igan.speech.skips import BadInputPolicy
 from s2igan.speech.store import ShardWriter, to_int16, write_index
 

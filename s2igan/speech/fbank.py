@@ -1,11 +1,9 @@
-"""The ``fbank`` stage: 40 log-mel filterbank energies, 25 ms Hamming window, 10 ms shift
-(Sec. III-B, the speech encoder's input), Kaldi-compatible via ``torchaudio.compliance.kaldi``.
+"""The ``fbank`` stage: the filterbank of :mod:`s2igan.speech.frontend` (40 log-mel energies,
+25 ms Hamming window, 10 ms shift; Sec. III-B) of every spoken caption.
 
 Each caption's clip (synthesised shard segment or real recording, 16 kHz mono) becomes a
-``(T, num_mel_bins)`` float32 matrix. With ``normalize: utterance`` every mel channel is
-standardised over the utterance's frames (mean 0, std 1 over time), as the official S2IGAN code
-does. ``max_frames`` keeps only the first ``max_frames`` frames of longer clips (normalisation
-uses the kept frames); truncated clips are counted. Output: one
+``(T, num_mel_bins)`` float32 matrix (:func:`~s2igan.speech.frontend.compute_fbank`, the same
+function that serves generation and evaluation); truncated clips are counted. Output: one
 :class:`~s2igan.arrays.Ragged` per split in ``data/fbank`` with index columns ``id``
 (= caption_id), ``image_id``, ``class_id``, ``n_frames``.
 """
@@ -13,60 +11,20 @@ uses the kept frames); truncated clips are counted. Output: one
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torchaudio.compliance import kaldi
 from tqdm import tqdm
 
 from s2igan.arrays import Ragged
 from s2igan.data.manifest import SPLITS
 from s2igan.io import BadInputError, atomic_dir
 from s2igan.speech.audio import SAMPLE_RATE
+from s2igan.speech.frontend import FbankConfig, compute_fbank
 from s2igan.speech.skips import BadInputPolicy
 from s2igan.speech.store import ClipReader, read_index
-
-NORMALIZE = ("utterance", "none")
-
-
-@dataclass(frozen=True)
-class FbankConfig:
-    num_mel_bins: int = 40
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    normalize: str = "utterance"  # utterance | none
-    max_frames: int | None = 1024  # None = keep every frame
-    on_bad_input: str = "error"  # error | skip
-    threads: int = 1  # torch threads; clips are small, so more threads only add sync cost
-
-    def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZE:
-            raise ValueError(f"fbank.normalize must be one of {NORMALIZE}, got {self.normalize!r}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError("fbank.max_frames must be >= 1 or null")
-
-
-def compute_fbank(wave: np.ndarray, cfg: FbankConfig) -> np.ndarray:
-    """(N,) 16 kHz float32 in [-1, 1] -> (T, num_mel_bins) float32 log-mel energies.
-
-    Kaldi conventions: samples scaled to the int16 range, no dither (deterministic), no energy
-    term, power spectrum, Hamming window, DC offset removal and pre-emphasis 0.97 (defaults).
-    """
-    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None] * 32768.0  # (1, N)
-    feats = kaldi.fbank(x, num_mel_bins=cfg.num_mel_bins, frame_length=cfg.frame_length_ms,
-                        frame_shift=cfg.frame_shift_ms, window_type="hamming", dither=0.0,
-                        sample_frequency=SAMPLE_RATE, use_energy=False)  # (T, C)
-    if cfg.max_frames is not None:
-        feats = feats[: cfg.max_frames]
-    if cfg.normalize == "utterance":
-        mean = feats.mean(dim=0, keepdim=True)  # (1, C)
-        std = feats.std(dim=0, unbiased=False, keepdim=True)  # (1, C)
-        feats = (feats - mean) / (std + 1e-5)
-    return feats.numpy().astype(np.float32, copy=False)
-
 
 def run_fbank(frame: pd.DataFrame, speech_dir: str | Path, out_dir: str | Path, cfg: FbankConfig,
               policy: BadInputPolicy | None = None) -> dict[str, float]:
