@@ -19,14 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+from s2igan.config import from_dict, load_params
+from s2igan.generate import generate
 from s2igan.io import BadInputError
+from s2igan.speech.frontend import FbankConfig
+from s2igan.speech.store import listen
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from s2igan.config import from_dict, load_params
-    from s2igan.generate import generate
-    from s2igan.speech.fbank import FbankConfig
-
     root = Path(args.workspace)
     params = load_params(root / "params.yaml")
     paths = generate(audio=args.audio, text=args.text, out=Path(args.out), n=args.n, seed=args.seed,
@@ -40,8 +40,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from s2igan.speech.store import listen
-
     text = listen(Path(args.speech_dir), args.caption_id, Path(args.out))
     print(f"{args.out}: {text}")
     return 0

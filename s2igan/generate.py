@@ -7,7 +7,12 @@ from pathlib import Path
 
 import torch
 
+from s2igan.device import resolve_device
 from s2igan.io import BadInputError
+from s2igan.rdg.sampling import generate as sample
+from s2igan.rdg.sampling import load_generator, save_png
+from s2igan.sen.checkpoint import load_sen
+from s2igan.speech.frontend import FbankConfig, SpeechFrontend, embed_fbanks
 
 DEFAULT_SEN = Path("models/sen/best.pt")
 DEFAULT_GENERATOR = Path("models/rdg/generator.pt")
@@ -23,20 +28,15 @@ def generate(*, audio: str | Path | None = None, text: str | None = None,
              out: str | Path = "generated.png", n: int = 1, seed: int = 0,
              sen_checkpoint: str | Path = DEFAULT_SEN,
              generator_checkpoint: str | Path = DEFAULT_GENERATOR,
-             tts_backend: str = "piper", voice: str | None = None, fbank_config=None,
-             device: str = "auto") -> list[Path]:
+             tts_backend: str = "piper", voice: str | None = None,
+             fbank_config: FbankConfig | None = None, device: str = "auto") -> list[Path]:
     """Generate ``n`` images (noise seeds ``seed .. seed + n - 1``) for one spoken description.
 
     ``out``: a ``.png`` path (one image, or a grid of ``n`` in one row) or a directory (then
-    ``image_00.png`` ... are written). ``fbank_config``: the :class:`s2igan.speech.fbank.
+    ``image_00.png`` ... are written). ``fbank_config``: the :class:`s2igan.speech.frontend.
     FbankConfig` the SEN was trained with (the CLI builds it from params.yaml; default: the
     stage defaults). Raises :class:`BadInputError` for a missing model or unreadable audio.
     """
-    from s2igan.rdg.sampling import generate as sample, load_generator, save_png
-    from s2igan.rdg.speech_input import audio_to_wave, embed_fbanks, text_to_wave, wave_to_fbank
-    from s2igan.rdg.train import resolve_device
-    from s2igan.sen.checkpoint import load_sen
-
     if (audio is None) == (text is None):
         raise BadInputError(None, "give exactly one of --audio FILE.wav or --text \"...\"")
     if n < 1:
@@ -44,8 +44,9 @@ def generate(*, audio: str | Path | None = None, text: str | None = None,
     dev = resolve_device(device)
     speech_encoder, _, _ = load_sen(_require(Path(sen_checkpoint), "SEN checkpoint"), dev)
     g = load_generator(_require(Path(generator_checkpoint), "RDG generator"), dev)
-    wave = audio_to_wave(audio) if audio is not None else text_to_wave(text, tts_backend, voice)
-    emb = embed_fbanks(speech_encoder, [wave_to_fbank(wave, fbank_config)])      # (1, E)
+    frontend = SpeechFrontend(fbank_config or FbankConfig(), tts_backend, voice)
+    fbank = frontend.audio_fbank(audio) if audio is not None else frontend.text_fbank(text)
+    emb = embed_fbanks(speech_encoder, [fbank])                                   # (1, E)
     z = torch.stack([torch.randn(g.cfg.z_dim, generator=torch.Generator().manual_seed(seed + i))
                      for i in range(n)])                                          # (n, z_dim)
     images = sample(g, emb.repeat(n, 1), z)                                        # (n, 3, S, S)

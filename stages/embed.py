@@ -1,7 +1,8 @@
 """Stage `embed`: SEN speech embeddings of every caption and image embeddings of every image,
 per split, with the best SEN checkpoint (inputs of the RDG, Sec. III-C).
 
-usage: python stages/embed.py FBANK_DIR FEATURES_DIR MODEL_DIR OUT_DIR
+usage: python stages/embed.py FBANK_DIR FEATURES_DIR MODEL_DIR OUT_DIR REPORT_DIR
+params: none (the SEN checkpoint alone decides the embeddings)
 """
 
 from pathlib import Path
@@ -9,12 +10,16 @@ from pathlib import Path
 from s2igan.io import atomic_dir
 from s2igan.sen.run import embed_all
 from s2igan.stage import run_stage
+from s2igan.tracking import StageRun
 
 
-def main(fbank_dir: str, features_dir: str, model_dir: str, out_dir: str) -> None:
-    with atomic_dir(out_dir) as tmp:
-        counts = embed_all(fbank_dir, features_dir, Path(model_dir) / "best.pt", tmp)
-    print("embed:", ", ".join(f"{k}={v}" for k, v in counts.items()))
+def main(fbank_dir: str, features_dir: str, model_dir: str, out_dir: str,
+         report_dir: str) -> None:
+    with StageRun("embed", metrics_path=Path(report_dir) / "metrics.json") as run:
+        with atomic_dir(out_dir) as tmp:
+            metrics = embed_all(fbank_dir, features_dir, Path(model_dir) / "best.pt", tmp)
+        run.log_metrics(metrics)
+    print("embed:", ", ".join(f"{k}={v}" for k, v in metrics.items()))
 
 
 if __name__ == "__main__":

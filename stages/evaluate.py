@@ -2,14 +2,14 @@
 accuracy, inference time and figures of the trained S2IGAN on the test captions (Sec. IV-A).
 
 usage: python stages/evaluate.py PREPARED EMBEDDINGS FEATURES RDG_DIR JUDGE_DIR SEN_DIR REPORT_DIR
-params: evaluate, tts.backend, fbank, features.backbone, features.weights
+params: evaluate, tts.backend, fbank, features.weights
 """
 
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
-from s2igan.rdg.evaluate import EvalConfig, evaluate
-from s2igan.speech.fbank import FbankConfig
+from s2igan.evaluate.run import EvalConfig, evaluate
+from s2igan.speech.frontend import FbankConfig, SpeechFrontend
 from s2igan.stage import run_stage
 from s2igan.tracking import StageRun, stage_params
 
@@ -17,17 +17,15 @@ from s2igan.tracking import StageRun, stage_params
 def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir) -> None:
     params = load_params()
     cfg = from_dict(EvalConfig, params.get("evaluate"), "evaluate")
-    fbank = from_dict(FbankConfig, params.get("fbank"), "fbank")
-    backend = params.get("tts", {}).get("backend", "piper")
+    frontend = SpeechFrontend(fbank=from_dict(FbankConfig, params.get("fbank"), "fbank"),
+                              tts_backend=params["tts"]["backend"], voice=cfg.voice)
     report = Path(report_dir)
     with StageRun("evaluate", params=stage_params(params, "evaluate", "tts.backend", "fbank",
-                                                   "features.backbone", "features.weights"),
+                                                   "features.weights"),
                   metrics_path=report / "metrics.json") as run:
         metrics, figures = evaluate(Path(prepared), Path(embeddings), Path(features),
                                     Path(rdg_dir), Path(judge_dir), Path(sen_dir), report, cfg,
-                                    tts_backend=backend, fbank_cfg=fbank,
-                                    backbone_name=params["features"]["backbone"],
-                                    backbone_weights=params["features"].get("weights"))
+                                    frontend, backbone_weights=params["features"]["weights"])
         run.log_metrics(metrics)
         for fig in figures:
             run.log_artifact(fig)

@@ -1,7 +1,7 @@
 """Stage `rdg`: train the relation-supervised densely-stacked generator (Sec. III-C, Eq. 10-17).
 
-usage: python stages/rdg.py PREPARED EMBEDDINGS SEN_DIR MODEL_DIR REPORT_DIR
-params: dg, rs, rdg, features.backbone, features.weights
+usage: python stages/rdg.py PREPARED EMBEDDINGS FEATURES SEN_DIR MODEL_DIR REPORT_DIR
+params: dg, rs, rdg, features.weights (the backbone is the one named in FEATURES/backbone.json)
 """
 
 from pathlib import Path
@@ -13,19 +13,18 @@ from s2igan.stage import run_stage
 from s2igan.tracking import StageRun, stage_params
 
 
-def main(prepared: str, embeddings: str, sen_dir: str, model_dir: str, report_dir: str) -> None:
+def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir: str,
+         report_dir: str) -> None:
     params = load_params()
     dg = from_dict(DGConfig, params.get("dg"), "dg")
     rs = from_dict(RSConfig, params.get("rs"), "rs")
     rdg = from_dict(RDGConfig, params.get("rdg"), "rdg")
-    feats = params.get("features", {})
     reports = Path(report_dir)
-    tracked = stage_params(params, "dg", "rs", "rdg", "features.backbone", "features.weights")
+    tracked = stage_params(params, "dg", "rs", "rdg", "features.weights")
     with StageRun("rdg", params=tracked, metrics_path=reports / "metrics.json") as run:
-        train_from_paths(Path(prepared), Path(embeddings), Path(sen_dir),
+        train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
                          Path(model_dir), reports, dg, rs, rdg,
-                         backbone=feats.get("backbone", "efficientnet_lite0"),
-                         weights=feats.get("weights"), log_step=run.log_step)
+                         weights=params["features"]["weights"], log_step=run.log_step)
         for png in sorted((reports / "samples").glob("epoch_*.png")):
             run.log_artifact(png, "samples")
         run.log_artifact(reports / "loss.csv")

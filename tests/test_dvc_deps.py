@@ -1,6 +1,7 @@
 """dvc.yaml against the code: every stage lists as a dep each s2igan module its script imports
 (transitively, imports inside functions included), its command line matches its script, and
-`rdg` depends on the RDG files it imports only, so editing evaluation code does not retrain it.
+`rdg` depends on the RDG files it imports only and on no evaluation code, so editing evaluation
+code does not retrain it.
 
 Static (ast + yaml), so it runs in well under a second.
 """
@@ -117,9 +118,11 @@ def test_walker_follows_imports_transitively_and_inside_functions():
     assert "s2igan/data/manifest.py" in files
     # transitive: synthbirds -> captions
     assert "s2igan/data/captions.py" in files
-    # an import inside main(): `from s2igan.data.adapters import load_dataset`, then its adapters
+    # through the library call: data.prepare -> data.adapters, then its adapters
     assert {"s2igan/data/adapters/__init__.py", "s2igan/data/adapters/cub.py"} <= files
     assert "s2igan/rdg/train.py" not in files
+    # an import inside a function: make_backend's `from s2igan.speech.tts.piper import ...`
+    assert "s2igan/speech/tts/piper.py" in imported_files("stages/tts.py")
     # relative imports are resolved: the adapters' `from . import ...`-style imports, if any,
     # and the package __init__ files of everything imported
     assert "s2igan/__init__.py" in files and _runs_no_code("s2igan/__init__.py")
@@ -149,14 +152,18 @@ def test_code_deps_exist_and_are_used(name):
 
 
 def test_rdg_training_does_not_depend_on_evaluation_code():
-    """`rdg` lists exactly the RDG files it imports, so editing evaluation-only modules
-    (evaluate.py, figures.py, speech_input.py) does not retrain the generator."""
+    """`rdg` lists exactly the RDG files it imports and nothing of ``s2igan/evaluate``, so
+    editing evaluation code (scores, figures, judges) does not retrain the generator."""
     stage = STAGES["rdg"]
     deps = _deps(stage)
     rdg_files = {p.relative_to(REPO).as_posix() for p in (REPO / PACKAGE / "rdg").glob("*.py")}
     needed = {f for f in required_deps(stage) if f in rdg_files}
     assert {f for f in rdg_files if covered(f, deps)} == needed
-    assert "s2igan/rdg/evaluate.py" not in needed  # the point of listing files, not the folder
+    evaluation = {p.relative_to(REPO).as_posix()
+                  for p in (REPO / PACKAGE / "evaluate").rglob("*.py")}
+    assert evaluation, "s2igan/evaluate holds the evaluation code"
+    assert not evaluation & required_deps(stage)
+    assert not any(covered(f, deps) for f in evaluation)
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -172,13 +179,16 @@ def test_cmd_arguments_match_the_script(name):
 
 def _tracked_params(script: str) -> list[str] | None:
     """The names passed to ``stage_params(params, NAME, ...)`` for the ``params=`` of the
-    script's ``StageRun(...)`` (None: the stage opens no StageRun)."""
+    script's ``StageRun(...)``; ``[]`` for a StageRun without ``params=`` (None: the stage
+    opens no StageRun)."""
     tree = ast.parse((REPO / script).read_text())
     assigned = {t.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "StageRun":
             value = next((k.value for k in node.keywords if k.arg == "params"), None)
+            if value is None:
+                return []
             if isinstance(value, ast.Name):  # params=tracked, tracked = stage_params(...)
                 value = assigned.get(value.id)
             assert (isinstance(value, ast.Call) and getattr(value.func, "id", None)
@@ -193,7 +203,12 @@ def test_mlflow_params_are_the_dvc_params(name):
     names (``sen.lr``, ``features.backbone``), so runs of different stages never share a param."""
     stage = STAGES[name]
     tracked = _tracked_params(_script(stage)[0])
-    if tracked is None:
-        assert name == "embed", f"{name}: no StageRun"   # embed writes embeddings only
-        return
+    assert tracked is not None, f"{name}: no StageRun (every stage writes its metrics file)"
     assert tracked == stage.get("params", []), name
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_stage_declares_its_metrics_file(name):
+    """One metrics file per stage, ``reports/<stage>/metrics.json``, kept in git."""
+    metrics = [next(iter(m)) if isinstance(m, dict) else m for m in STAGES[name].get("metrics", [])]
+    assert f"reports/{name}/metrics.json" in metrics, name

@@ -12,8 +12,8 @@ import torch
 
 from s2igan.metrics.fid import fid, frechet_distance, gaussian_stats
 from s2igan.metrics.inception_score import inception_score
-from s2igan.metrics.judge import JudgeConfig, Judges, predict, train_judge
-from s2igan.rdg.evaluate import EvalConfig, attribute_scores, retrieval_scores
+from s2igan.evaluate.judge import JudgeConfig, Judges, predict, train_judge
+from s2igan.evaluate.run import EvalConfig, attribute_scores, retrieval_scores
 
 
 def fid_by_eigen(mu1, s1, mu2, s2) -> float:
@@ -30,7 +30,9 @@ def test_fid_closed_form_for_diagonal_gaussians():
     v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(v1) - np.sqrt(v2)) ** 2)  # = 5 + 1+1+4
     assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected)
-    assert expected == pytest.approx(11.0)
+    # symmetric in its two Gaussians, and zero only between equal ones
+    assert frechet_distance(mu2, np.diag(v2), mu1, np.diag(v1)) == pytest.approx(11.0)
+    assert frechet_distance(mu1, np.diag(v1), mu1, np.diag(v1)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_fid_matches_eigen_formula_on_samples():
@@ -84,15 +86,15 @@ def colour_squares(n: int, seed: int):
 
 def test_judge_learns_part_colours_and_attribute_scores(tmp_path):
     x, top, bottom = colour_squares(96, 0)
-    net = train_judge(x, {"top": top, "bottom": bottom}, JudgeConfig(image_size=16, epochs=15,
-                                                                    batch_size=32, width=8))
+    net = train_judge(x, {"top": top, "bottom": bottom}, JudgeConfig(epochs=15, batch_size=32,
+                                                                    width=8))
     xt, tt, bt = colour_squares(40, 1)
     probs = predict(net, xt)
     assert (probs["top"].argmax(1) == tt).mean() > 0.9
     assert (probs["bottom"].argmax(1) == bt).mean() > 0.9
     names = ["red", "green", "blue"]
     judges = Judges(16, None, [], net, {"top": names, "bottom": names})
-    judges.save(tmp_path / "judge.pt", JudgeConfig(image_size=16, width=8))
+    judges.save(tmp_path / "judge.pt", JudgeConfig(width=8))
     judges = Judges.load(tmp_path / "judge.pt")
     captions = pd.DataFrame({"attributes": [json.dumps({"top": names[t], "bottom": names[b]})
                                             for t, b in zip(tt, bt)],

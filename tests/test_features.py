@@ -10,9 +10,9 @@ from PIL import Image
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest
+from s2igan.data.images import crop_box, load_image
 from s2igan.features.backbones import INCEPTION_FILE, imagenet_classes, load_backbone
 from s2igan.features.extract import FeaturesConfig, extract_all
-from s2igan.features.preprocess import crop_box, load_image
 from s2igan.io import BadInputError
 
 skdata = pytest.importorskip("skimage.data")
@@ -77,8 +77,8 @@ def test_load_image_crops_and_scales(tmp_path):
     Image.fromarray(arr).save(tmp_path / "a.png")
     full = load_image(tmp_path / "a.png", 32)
     crop = load_image(tmp_path / "a.png", 32, "[10, 30, 40, 20]")
-    assert full.shape == crop.shape == (3, 32, 32)
-    assert crop.min() == pytest.approx(1.0) and full.min() == pytest.approx(-1.0)
+    assert full.shape == crop.shape == (32, 32, 3) and full.dtype == np.uint8
+    assert crop.min() == 255 and full.min() == 0
     with pytest.raises(BadInputError):
         load_image(tmp_path / "missing.png", 32)
 

@@ -11,12 +11,13 @@ import soundfile as sf
 import torch
 from PIL import Image
 
+from s2igan.checkpoint import save_checkpoint
 from s2igan.config import to_dict
 from s2igan.generate import generate
 from s2igan.io import BadInputError
 from s2igan.rdg.config import DGConfig
 from s2igan.rdg.generator import Generator
-from s2igan.sen.checkpoint import build_encoders, save_checkpoint
+from s2igan.sen.checkpoint import build_encoders
 from s2igan.sen.config import SENConfig
 
 

@@ -26,7 +26,8 @@ TINY = {
     "sen": {"epochs": 2, "batch_size": 8, "embed_dim": 64, "gru_hidden": 32},
     "dg": {"image_sizes": [16, 32], "ngf": 8, "ndf": 8, "z_dim": 16, "ca_dim": 16},
     "rdg": {"epochs": 1, "batch_size": 6},
-    "evaluate": {"judge_epochs": 1, "batch_size": 8},
+    "judge": {"epochs": 1, "batch_size": 8},
+    "evaluate": {"batch_size": 8},
 }
 
 
@@ -75,7 +76,7 @@ def test_repro_produces_declared_outputs(workspace):
     assert (work / "reports/prepare/contact_sheet.png").is_file()
     prepare = json.loads((work / "reports/prepare/metrics.json").read_text())
     assert prepare["images"] == 6 * 3 and prepare["captions"] == 6 * 3 * 2
-    for stage in ("tts", "fbank", "features", "sen", "judge", "evaluate"):
+    for stage in ("tts", "fbank", "features", "sen", "embed", "judge", "rdg", "evaluate"):
         assert (work / f"reports/{stage}/metrics.json").is_file(), stage
     assert (work / "reports/sen/tsne.png").is_file()
     assert (work / "reports/sen/loss.csv").is_file()

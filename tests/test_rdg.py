@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2igan.checkpoint import load_checkpoint
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.discriminator import make_discriminators
@@ -178,7 +179,7 @@ def test_step_updates_generator_and_discriminators():
 
 
 def _state(path):
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = load_checkpoint(path)   # weights_only=True: plain tensors, numbers, strings
     return ckpt["generator_ema"], ckpt["discriminators"], ckpt["history"]
 
 

@@ -11,9 +11,9 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2igan.arrays import Ragged, load_vectors, save_vectors
-from s2igan.config import from_dict
+from s2igan.config import from_dict, to_dict
 from s2igan.data import manifest
-from s2igan.sen.checkpoint import load_checkpoint, load_sen
+from s2igan.sen.checkpoint import load_sen, load_state
 from s2igan.sen.config import SENConfig
 from s2igan.sen.data import carve_validation, load_split, pad_batch
 from s2igan.sen.gru import bigru
@@ -180,8 +180,8 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert set(summary) == {"best/val_map", "best/epoch", "epochs", "time/train_seconds"}
     _train(tmp_path, tmp_path / "resumed", epochs=1)
     _train(tmp_path, tmp_path / "resumed", epochs=2)  # picks up last.pt after epoch 1
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")
-    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    a = load_state(tmp_path / "straight" / "last.pt")
+    b = load_state(tmp_path / "resumed" / "last.pt")
     assert a["epoch"] == b["epoch"] == 2
     for part in ("speech_encoder", "image_encoder", "classifier"):
         for k in a[part]:
@@ -215,4 +215,7 @@ def test_sen_stage_learns_and_embeds(tmp_path):
 def test_config_refuses_inconsistent_dims():
     with pytest.raises(ValueError, match="embed_dim"):
         from_dict(SENConfig, {"embed_dim": 100, "gru_hidden": 512})
-    assert json.dumps(from_dict(SENConfig, {}).__dict__, default=list)
+    # the checkpoint's config dict (tuples saved as lists in JSON) rebuilds the same config
+    cfg = from_dict(SENConfig, {"conv_channels": [8, 16], "betas": [0.9, 0.99]})
+    assert cfg.conv_channels == (8, 16) and cfg.betas == (0.9, 0.99)
+    assert from_dict(SENConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg

@@ -20,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from s2igan.arrays import save_vectors
 from s2igan.data import manifest as mf
+from s2igan.data.images import load_image, to_float
+from s2igan.device import resolve_device
 from s2igan.features.backbones import Backbone, load_backbone
-from s2igan.features.preprocess import load_image
-from s2igan.io import write_json
+from s2igan.io import read_json, write_json
+from s2igan.metrics.fid import gaussian_stats
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,6 @@ class FeaturesConfig:
     fid_split: str = "test"  # real images whose feature statistics FID compares against
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def image_features(backbone: Backbone, images: pd.DataFrame, batch_size: int,
                    device: torch.device, desc: str = "features") -> np.ndarray:
@@ -53,10 +50,11 @@ def image_features(backbone: Backbone, images: pd.DataFrame, batch_size: int,
     paths, boxes = list(images["image_path"]), list(images["bbox"])
     starts = range(0, len(paths), batch_size)
 
-    def load_batch(start: int) -> torch.Tensor:
+    def load_batch(start: int) -> torch.Tensor:  # (B, 3, size, size) in [-1, 1]
         stop = start + batch_size
-        return torch.stack([load_image(p, size, b) for p, b in zip(paths[start:stop],
-                                                                   boxes[start:stop])])
+        return to_float(torch.stack([
+            torch.from_numpy(load_image(p, size, b, Image.Resampling.BILINEAR)).permute(2, 0, 1)
+            for p, b in zip(paths[start:stop], boxes[start:stop])]))
 
     out = np.zeros((len(paths), backbone.dim), np.float32)
     # Decode the next batches in background threads (PIL releases the GIL) while the network runs.
@@ -66,12 +64,6 @@ def image_features(backbone: Backbone, images: pd.DataFrame, batch_size: int,
             feats = backbone(batch.to(device))  # (B, dim)
             out[start:start + len(batch)] = feats.float().cpu().numpy()
     return out
-
-
-def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``(D,)`` and covariance ``(D, D)`` (float64, unbiased) for FID, Eq. (19)."""
-    feats = np.asarray(features, dtype=np.float64)
-    return feats.mean(axis=0), np.cov(feats, rowvar=False)
 
 
 def extract_all(manifest_path: str | Path, out_dir: str | Path, cfg: FeaturesConfig) -> dict:
@@ -106,3 +98,15 @@ def extract_all(manifest_path: str | Path, out_dir: str | Path, cfg: FeaturesCon
     metrics["time/extract_seconds"] = round(time.perf_counter() - t0, 2)
     metrics["backbone"] = backbone.name
     return metrics
+
+
+def read_backbone_info(features_dir: str | Path) -> dict:
+    """``backbone.json`` of a features directory: the backbone every later stage must use."""
+    return read_json(Path(features_dir) / "backbone.json")
+
+
+def load_features_backbone(features_dir: str | Path, weights: str | Path | None = None
+                           ) -> Backbone:
+    """The backbone that computed ``features_dir`` (named in its ``backbone.json``); the
+    weights file path, when the backbone needs one, comes from the caller (params)."""
+    return load_backbone(read_backbone_info(features_dir)["backbone"], weights)

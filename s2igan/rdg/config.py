@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s2igan.rdg.augment import augmenter
+
 
 @dataclass(frozen=True)
 class DGConfig:
@@ -83,6 +85,4 @@ class RDGConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from s2igan.rdg.augment import augmenter
-
         augmenter(self.diff_augment)   # raises on an unknown kind

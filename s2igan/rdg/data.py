@@ -1,64 +1,21 @@
-"""Training data of the RDG: real images resized to every scale (cached in memory as uint8),
-the SEN speech embeddings of their captions, and per-epoch sampling of (GT, RI, MI) images.
-
-Resize protocol (used for training, the judge and evaluation alike): the image (cropped to a square
-around its bounding box when the manifest has one, as StackGAN does for CUB) is resized to S x S
-with PIL bicubic resampling, which is antialiased.
+"""Training data of the RDG: real images resized to every scale (cached in memory as uint8,
+:func:`s2igan.data.images.load_images`: bounding-box crop, PIL bicubic), the SEN speech
+embeddings of their captions, and per-epoch sampling of (GT, RI, MI) images.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
-from tqdm import tqdm
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest as mf
+from s2igan.data.images import load_images
 from s2igan.io import BadInputError
-
-
-def load_image(path: str | Path, size: int, bbox: str | list | None = None) -> np.ndarray:
-    """(size, size, 3) uint8 RGB of one image file (bbox ``[x, y, w, h]`` crop if given)."""
-    try:
-        img = Image.open(path).convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise BadInputError(path, f"not a readable image ({exc})") from None
-    box = json.loads(bbox) if isinstance(bbox, str) else bbox
-    if box:
-        x, y, w, h = box
-        r = int(max(w, h) * 0.75)                      # StackGAN: square of 1.5 x the larger side
-        cx, cy = int(x + w / 2), int(y + h / 2)
-        left, top = max(cx - r, 0), max(cy - r, 0)
-        img = img.crop((left, top, min(cx + r, img.width), min(cy + r, img.height)))
-    return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
-
-
-def load_images(table: pd.DataFrame, sizes: tuple[int, ...], desc: str = "load images"
-                ) -> list[torch.Tensor]:
-    """Every image of ``table`` at every size: list of (N, 3, S, S) uint8 tensors."""
-    out = [np.empty((len(table), s, s, 3), np.uint8) for s in sizes]
-    bboxes = table["bbox"] if "bbox" in table else [None] * len(table)
-    for i, (path, bbox) in enumerate(tqdm(zip(table["image_path"], bboxes), total=len(table),
-                                          desc=desc, unit="img")):
-        for k, s in enumerate(sizes):
-            out[k][i] = load_image(path, s, bbox)
-    return [torch.from_numpy(a).permute(0, 3, 1, 2).contiguous() for a in out]
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, S, S) -> float in [-1, 1]."""
-    return images.float().div(127.5).sub(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float in [-1, 1] (B, 3, S, S) -> uint8."""
-    return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 @dataclass

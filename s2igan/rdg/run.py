@@ -11,10 +11,14 @@ import torch
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest as mf
+from s2igan.data.images import load_images
+from s2igan.device import resolve_device
+from s2igan.features.extract import load_features_backbone
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.data import (build_train_data, image_embeddings_from_file, load_images)
+from s2igan.rdg.data import build_train_data, image_embeddings_from_file
 from s2igan.rdg.relation import ImageEmbedder, embed_images
-from s2igan.rdg.train import SampleSpec, resolve_device, train_rdg
+from s2igan.rdg.train import SampleSpec, train_rdg
+from s2igan.sen.checkpoint import load_sen
 
 
 def eval_split(frame) -> str:
@@ -39,31 +43,28 @@ def sample_captions(frame, embeddings_dir: Path, k: int, size: int) -> SampleSpe
     return SampleSpec(torch.from_numpy(np.asarray(speech)[picks["row"].to_numpy()]).float(), real)
 
 
-def make_embedder(sen_dir: Path, backbone: str, weights: str | None,
+def make_embedder(sen_dir: Path, features_dir: Path, weights: str | None,
                   input_size: int = 0) -> ImageEmbedder:
-    """Backbone + SEN image encoder; ``input_size`` > 0 resizes images to that size instead of
-    the backbone's own (``rs.input_size``: a 64 px image costs 1/12 of a 224 px pass)."""
-    from s2igan.features.backbones import load_backbone
-    from s2igan.sen.checkpoint import load_sen
-
+    """Backbone (the one of ``features_dir/backbone.json``) + SEN image encoder; ``input_size``
+    > 0 resizes images to that size instead of the backbone's own (``rs.input_size``: a 64 px
+    image costs 1/12 of a 224 px pass)."""
     _, image_encoder, _ = load_sen(Path(sen_dir) / "best.pt")
-    net = load_backbone(backbone, weights)
+    net = load_features_backbone(features_dir, weights)
     if input_size:
         net.input_size = int(input_size)
     return ImageEmbedder(net, image_encoder)
 
 
-def train_from_paths(prepared: Path, embeddings: Path, sen_dir: Path,
+def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: Path,
                      model_dir: Path, report_dir: Path, dg: DGConfig, rs: RSConfig,
-                     rdg: RDGConfig, backbone: str = "efficientnet_lite0",
-                     weights: str | None = None,
+                     rdg: RDGConfig, weights: str | None = None,
                      log_step: Callable[[dict, int], None] | None = None) -> dict:
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
     data = build_train_data(frame, embeddings, "train", tuple(dg.image_sizes))
     embedder = None
     if rs.enabled:
-        embedder = make_embedder(sen_dir, backbone, weights, rs.input_size).to(
+        embedder = make_embedder(sen_dir, features, weights, rs.input_size).to(
             resolve_device(rdg.device))
         if rs.kind == "relation":
             if rs.real_features == "cached":

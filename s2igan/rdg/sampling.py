@@ -11,20 +11,18 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import make_grid
 
+from s2igan.checkpoint import load_checkpoint
 from s2igan.config import from_dict
+from s2igan.data.images import to_uint8
 from s2igan.io import BadInputError, atomic_path
 from s2igan.rdg.config import DGConfig
-from s2igan.rdg.data import to_uint8
 from s2igan.rdg.generator import Generator
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
     """The EMA generator saved by training (``models/rdg/generator.pt``), in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "trained generator not found (run `dvc repro` first)")
+    ckpt = load_checkpoint(path, device, "trained generator", "run `dvc repro` first")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
         g = Generator(from_dict(DGConfig, ckpt["config"], "generator config"), ckpt["embed_dim"])
         g.load_state_dict(ckpt["generator"])
     except (KeyError, RuntimeError, OSError) as exc:

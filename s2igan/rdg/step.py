@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,7 +36,6 @@ class RDGNets:
     opt_rs: torch.optim.Optimizer | None
     embedder: nn.Module | None = None      # images (B,3,H,W) in [-1,1] -> (B, E); frozen
     step: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimizer:

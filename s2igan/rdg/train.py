@@ -20,10 +20,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from s2igan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
+from s2igan.data.images import to_float
+from s2igan.device import resolve_device
 from s2igan.io import atomic_path
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.data import TrainData, to_float
+from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
 from s2igan.rdg.step import RDGNets, build_nets, train_step
 
@@ -36,12 +39,6 @@ class SampleSpec:
 
     speech: torch.Tensor     # (K, E)
     real: torch.Tensor       # (K, 3, S, S) uint8 at the last scale
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _configs(dg: DGConfig, rs: RSConfig, rdg: RDGConfig) -> dict:
@@ -104,7 +101,7 @@ def checkpoint(nets: RDGNets, epoch: int, history: list[dict], configs: dict,
         "opt_rs": None if nets.opt_rs is None else nets.opt_rs.state_dict(),
         "epoch": epoch, "step": nets.step, "history": history, "config": configs,
         "embed_dim": embed_dim, "fingerprint": fingerprint,
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": rng_state(),
     }
 
 
@@ -118,12 +115,7 @@ def restore(nets: RDGNets, ckpt: dict) -> None:
         nets.relation.load_state_dict(ckpt["relation"])
         nets.opt_rs.load_state_dict(ckpt["opt_rs"])
     nets.step = int(ckpt["step"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-
-
-def _save(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    set_rng_state(ckpt["rng"])
 
 
 def _write_losses(history: list[dict], path: Path) -> None:
@@ -165,7 +157,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     fp = data_fingerprint(data)
     last = model_dir / "last.pt"
     if resume and last.is_file():
-        ckpt = torch.load(last, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(last, device, "RDG checkpoint")
         # resume only the same run (params but the epoch count, data) and never a longer one
         if (_same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim
                 and ckpt.get("fingerprint") == fp and int(ckpt["epoch"]) < rdg.epochs):
@@ -200,9 +192,9 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             save_grid(nets.ema, samples.speech, fixed_z, samples.real,
                       report_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
         _write_losses(history, report_dir / "loss.csv")
-        _save(checkpoint(nets, epoch, history, configs, data.embed_dim, fp), last)
-    _save({"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": data.embed_dim,
-           "epochs": rdg.epochs, "step": nets.step}, model_dir / "generator.pt")
+        save_checkpoint(last, checkpoint(nets, epoch, history, configs, data.embed_dim, fp))
+    save_checkpoint(model_dir / "generator.pt", {"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": data.embed_dim,
+           "epochs": rdg.epochs, "step": nets.step})
     if history and not (report_dir / "loss.csv").exists():
         _write_losses(history, report_dir / "loss.csv")
     return means

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 
 @dataclass(frozen=True)
 class SENConfig:
@@ -56,10 +54,3 @@ class SENConfig:
 # Settings that may change between a run and its resumption without invalidating last.pt.
 RESUMABLE_CHANGES = ("epochs", "device", "threads", "eval_batch_size", "tsne_classes",
                      "tsne_points")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)

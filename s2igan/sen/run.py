@@ -11,9 +11,10 @@ import torch
 from tqdm import tqdm
 
 from s2igan.arrays import Ragged, load_vectors, save_vectors
+from s2igan.device import resolve_device
 from s2igan.io import BadInputError
 from s2igan.sen.checkpoint import load_sen
-from s2igan.sen.config import SENConfig, resolve_device
+from s2igan.sen.config import SENConfig
 from s2igan.sen.data import available_splits, carve_validation, load_split
 from s2igan.sen.evaluate import embed_images, embed_speech, evaluate_split
 from s2igan.sen.train import train_sen
@@ -63,7 +64,9 @@ def train_and_evaluate(frame: pd.DataFrame, fbank_dir: str | Path, features_dir:
 
 def embed_all(fbank_dir: str | Path, features_dir: str | Path, checkpoint: str | Path,
               out_dir: str | Path, batch_size: int = 128) -> dict[str, int]:
-    """``<split>_speech`` (captions) and ``<split>_image`` (images) embeddings into ``out_dir``."""
+    """``<split>_speech`` (captions) and ``<split>_image`` (images) embeddings into ``out_dir``;
+    returns the `embed` stage's metrics: ``<split>_speech`` / ``<split>_image`` counts and the
+    embedding size ``embed_dim``."""
     device = resolve_device("auto")
     speech, image, cfg = load_sen(checkpoint, device)
     torch.set_num_threads(cfg.threads)
@@ -80,4 +83,5 @@ def embed_all(fbank_dir: str | Path, features_dir: str | Path, checkpoint: str |
         emb = embed_images(image, feats, device=device)
         save_vectors(out_dir, f"{split}_image", index[["id", "class_id"]], emb)
         counts[f"{split}_image"] = len(emb)
+    counts["embed_dim"] = cfg.embed_dim
     return counts

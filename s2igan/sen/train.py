@@ -17,10 +17,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from s2igan.checkpoint import rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
+from s2igan.device import resolve_device
 from s2igan.io import atomic_path
-from s2igan.sen.checkpoint import build_encoders, load_checkpoint, save_checkpoint
-from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig, resolve_device
+from s2igan.sen.checkpoint import build_encoders, load_state
+from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig
 from s2igan.sen.data import SENSplit, pad_batch
 from s2igan.sen.evaluate import embed_images, embed_speech, retrieval_metrics
 from s2igan.sen.losses import distinctive_loss, matching_loss
@@ -83,7 +85,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
 
     last = model_dir / "last.pt"
     if last.is_file():
-        state = load_checkpoint(last, device)
+        state = load_state(last, device)
         same = (_comparable(state["config"]) == _comparable(to_dict(cfg))
                 and state.get("fingerprint") == fp and state["dims"] == dims
                 and state["epoch"] <= cfg.epochs)
@@ -94,10 +96,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                 classifier.load_state_dict(state["classifier"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-            rng.bit_generator.state = state["rng"]["numpy"]
-            torch.set_rng_state(state["rng"]["torch"].cpu())
-            if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+            set_rng_state(state["rng"], rng)
             history, best, start = list(state["history"]), dict(state["best"]), state["epoch"]
             tqdm.write(f"sen: resuming from {last} after epoch {start}")
         else:
@@ -154,9 +153,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "epoch": epoch + 1, "config": to_dict(cfg), "dims": dims, "fingerprint": fp,
                  "history": history, "best": best,
-                 "rng": {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state,
-                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available()
-                         else None}}
+                 "rng": rng_state(rng)}
         if val_map > best["map"]:
             best = {"map": val_map, "epoch": epoch + 1}
             state["best"] = best

@@ -16,12 +16,13 @@ freshly rendered SynthBirds images (the dataset's own renderer, 256 px then the 
 attribute judge, and ``synthetic_per_class`` images of every class for the IS classifier. The
 judges are measuring instruments, not the model under test; the generator never sees these.
 
-Both see images at the generator's final resolution (resize protocol of :mod:`s2igan.rdg.data`).
+Both see images at the generator's final resolution (:func:`s2igan.data.images.load_images`).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +30,21 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from s2igan.checkpoint import load_checkpoint, save_checkpoint
+from s2igan.config import to_dict
 from s2igan.data import manifest as mf
-from s2igan.io import BadInputError, atomic_path
+from s2igan.data.images import load_images, to_float
+from s2igan.data.synthbirds import render
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    image_size: int = 64
+    """params.yaml section ``judge``; the image size is the generator's last (``dg``)."""
+
     epochs: int = 20
     batch_size: int = 64
     lr: float = 0.002
@@ -94,7 +100,7 @@ def train_judge(images: torch.Tensor, labels: dict[str, np.ndarray], cfg: JudgeC
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            out = net(_augment(images[idx].float().div(127.5).sub(1.0), gen))
+            out = net(_augment(to_float(images[idx]), gen))
             loss = sum(F.cross_entropy(out[k], y[k][idx], ignore_index=-1) for k in out)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -111,7 +117,7 @@ def predict(net: JudgeNet, images: torch.Tensor, batch_size: int = 256) -> dict[
     out: dict[str, list] = {}
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
-        x = x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.float()
+        x = to_float(x) if x.dtype == torch.uint8 else x.float()
         for k, v in net(x).items():
             out.setdefault(k, []).append(v.softmax(-1).cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -133,16 +139,12 @@ class Judges:
         obj = {"image_size": self.image_size, "class_ids": self.class_ids, "values": self.values,
                "classes": None if self.classes is None else self.classes.state_dict(),
                "attributes": None if self.attributes is None else self.attributes.state_dict(),
-               "config": config.__dict__}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
+               "config": to_dict(config)}
+        save_checkpoint(path, obj)
 
     @classmethod
     def load(cls, path: str | Path) -> "Judges":
-        path = Path(path)
-        if not path.is_file():
-            raise BadInputError(path, "judge models not found (run the `judge` stage first)")
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = load_checkpoint(path, "cpu", "judge models", "run the `judge` stage first")
         width = obj["config"]["width"]
         classes = attributes = None
         if obj["classes"] is not None:
@@ -162,10 +164,6 @@ def attribute_table(images: pd.DataFrame) -> pd.DataFrame:
 
 
 def _render_one(job: tuple) -> np.ndarray:
-    from PIL import Image
-
-    from s2igan.data.synthbirds import render
-
     attrs, size, seed, i = job
     img = render(attrs, np.random.default_rng([seed, 77, i]), 256, 3)   # as the dataset renders
     return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC))
@@ -174,9 +172,7 @@ def _render_one(job: tuple) -> np.ndarray:
 def render_images(combos: list[dict[str, str]], size: int, seed: int, workers: int = 2
                   ) -> torch.Tensor:
     """SynthBirds renderings of attribute dicts: uint8 (N, 3, size, size), drawn exactly as the
-    dataset's images (256 px) and resized as :func:`s2igan.rdg.data.load_image` does."""
-    import multiprocessing
-
+    dataset's images (256 px) and resized as :func:`s2igan.data.images.load_image` does."""
     jobs = [(attrs, size, seed, i) for i, attrs in enumerate(combos)]
     bar = dict(total=len(jobs), desc="render judge images", unit="img")
     if workers > 1:
@@ -198,12 +194,12 @@ def _random_combos(values: dict[str, list[str]], n: int, exclude: set[tuple], se
     return out
 
 
-def build_judges(frame: pd.DataFrame, cfg: JudgeConfig) -> tuple[Judges, dict[str, float]]:
-    """Train both judges on the manifest's images; returns them and their real-image accuracies."""
-    from s2igan.rdg.data import load_images
-
+def build_judges(frame: pd.DataFrame, cfg: JudgeConfig, image_size: int
+                 ) -> tuple[Judges, dict[str, float]]:
+    """Train both judges on the manifest's images at ``image_size`` (the generator's last
+    scale); returns them and their real-image accuracies."""
     table = mf.images(frame)
-    images = load_images(table, (cfg.image_size,), desc="load judge images")[0]
+    images = load_images(table, (image_size,), desc="load judge images")[0]
     synth = frame.attrs.get("dataset") == "synthbirds"
     metrics: dict[str, float] = {}
     classes, class_ids = None, sorted(int(c) for c in table["class_id"].unique() if c >= 0)
@@ -217,7 +213,7 @@ def build_judges(frame: pd.DataFrame, cfg: JudgeConfig) -> tuple[Judges, dict[st
             per_class = table.drop_duplicates("class_id")
             combos = [json.loads(a) for a in per_class["attributes"] for _ in range(cfg.synthetic_per_class)]
             labels = np.repeat(per_class["class_id"].map(pos).to_numpy(), cfg.synthetic_per_class)
-            x_train = torch.cat([x_train, render_images(combos, cfg.image_size, cfg.seed)])
+            x_train = torch.cat([x_train, render_images(combos, image_size, cfg.seed)])
             y_train = np.concatenate([y_train, labels])
         classes = train_judge(x_train, {"class": y_train}, cfg, "IS classifier")
         if holdout.any():
@@ -238,7 +234,7 @@ def build_judges(frame: pd.DataFrame, cfg: JudgeConfig) -> tuple[Judges, dict[st
         if synth and cfg.synthetic:
             exclude = {tuple(sorted(r.items())) for r in attrs[test].astype(str).to_dict("records")}
             combos = _random_combos(values, cfg.synthetic, exclude, cfg.seed)
-            x_train = torch.cat([x_train, render_images(combos, cfg.image_size, cfg.seed + 1)])
+            x_train = torch.cat([x_train, render_images(combos, image_size, cfg.seed + 1)])
             y_train = {a: np.concatenate([y_train[a], [values[a].index(c[a]) for c in combos]])
                        for a in values}
         attributes = train_judge(x_train, y_train, cfg, "attribute judge")
@@ -247,4 +243,4 @@ def build_judges(frame: pd.DataFrame, cfg: JudgeConfig) -> tuple[Judges, dict[st
             for a in values:
                 metrics[f"real_test/acc_{a}"] = float((probs[a].argmax(1) == codes[a][test]).mean())
             metrics["real_test/images"] = int(test.sum())
-    return Judges(cfg.image_size, classes, class_ids, attributes, values), metrics
+    return Judges(image_size, classes, class_ids, attributes, values), metrics

@@ -21,15 +21,18 @@ import torch.nn.functional as F
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest as mf
-from s2igan.io import read_json
+from s2igan.data.images import load_images, to_float
+from s2igan.device import resolve_device
+from s2igan.evaluate.figures import caption_grid, colour_grid
+from s2igan.evaluate.judge import Judges, attribute_table, predict
+from s2igan.features.extract import load_features_backbone
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
-from s2igan.metrics.judge import Judges, attribute_table, predict
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
-from s2igan.rdg.data import load_images, to_float
-from s2igan.rdg.figures import caption_grid, colour_grid
 from s2igan.rdg.run import eval_split
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
+from s2igan.sen.checkpoint import load_sen
+from s2igan.speech.frontend import SpeechFrontend, embed_fbanks, pad_fbanks
 
 # Words that show a SynthBirds caption mentions an attribute (captions may leave one out).
 MENTION_WORDS = {"crown": ("crown", "head"), "wing": ("wing",),
@@ -39,10 +42,9 @@ MENTION_WORDS = {"crown": ("crown", "head"), "wing": ("wing",),
 
 @dataclass(frozen=True)
 class EvalConfig:
-    seed: int = 0
-    judge_epochs: int = 30          # (judge stage)
-    judge_lr: float = 0.002         # (judge stage)
-    judge_width: int = 32           # (judge stage)
+    """params.yaml section ``evaluate`` (the judges have their own section, ``judge``)."""
+
+    seed: int = 0                   # the fixed noise of every generated image
     batch_size: int = 64
     is_splits: int = 10
     queries_per_class: int = 2      # mAP: real query images per test class (paper: 2)
@@ -111,8 +113,6 @@ def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: tor
 def time_inference(speech_encoder, generator, fbanks: list[np.ndarray], repeats: int,
                    device: torch.device) -> dict[str, float]:
     """Seconds per image, speech features in -> image out (speech encoder + generator)."""
-    from s2igan.rdg.speech_input import pad_fbanks
-
     out = {}
     for bs in (1, 64):
         items = [fbanks[i % len(fbanks)] for i in range(bs)]
@@ -134,13 +134,12 @@ def time_inference(speech_encoder, generator, fbanks: list[np.ndarray], repeats:
 
 
 def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, judge_dir: Path,
-             sen_dir: Path, report_dir: Path, cfg: EvalConfig, tts_backend: str = "piper",
-             fbank_cfg=None, backbone_name: str | None = None,
+             sen_dir: Path, report_dir: Path, cfg: EvalConfig, frontend: SpeechFrontend,
              backbone_weights: str | None = None) -> tuple[dict, list[Path]]:
-    """All scores (flat keys) and the figure files written under ``report_dir/figures``."""
-    from s2igan.features.backbones import load_backbone
-    from s2igan.rdg.train import resolve_device
+    """All scores (flat keys) and the figure files written under ``report_dir/figures``.
 
+    The backbone is the one named in ``features/backbone.json`` (its weights file, when it
+    needs one, is ``backbone_weights``); ``frontend`` speaks the colour-grid sentences."""
     device = resolve_device(cfg.device)
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
@@ -154,10 +153,8 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     real_table = mf.images(frame[frame["split"] == split])
     real = load_images(real_table, (size,), desc=f"load {split} images")[0]
 
-    info = read_json(features / "backbone.json") if (features / "backbone.json").exists() else {}
-    name = backbone_name or info.get("backbone", "efficientnet_lite0")
-    # backbone.json names the weights by id; the file path comes from the caller (params).
-    backbone = load_backbone(name, backbone_weights).to(device)
+    backbone = load_features_backbone(features, backbone_weights).to(device)
+    name = backbone.name
     real_feats = backbone_features(backbone, real, cfg.batch_size)
     gen_feats = backbone_features(backbone, gen, cfg.batch_size)
     m: dict = {
@@ -198,12 +195,10 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
 
-    from s2igan.sen.checkpoint import load_sen
-
     speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device)
-    fbanks = _colour_fbanks(cfg, tts_backend, fbank_cfg)
+    fbanks = _colour_fbanks(cfg, frontend)
     if fbanks is not None:
-        emb = _embed(speech_encoder, fbanks)
+        emb = embed_fbanks(speech_encoder, fbanks)
         k = len(cfg.colours)
         zc = fixed_noise(1, g.cfg.z_dim, cfg.seed).repeat(len(emb), 1)
         grid = generate(g, emb, zc).numpy().reshape(k, k, 3, size, size)
@@ -219,20 +214,12 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     return m, files
 
 
-def _colour_fbanks(cfg: EvalConfig, backend: str, fbank_cfg) -> list[np.ndarray] | None:
+def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray] | None:
     """Filterbanks of the Fig. 7 sentences (rows: belly colour, columns: wing colour)."""
-    from s2igan.rdg.speech_input import text_to_wave, wave_to_fbank
-
     texts = [f"a small bird with a {b} belly and {w} wings" for b in cfg.colours for w in cfg.colours]
     try:
-        return [wave_to_fbank(text_to_wave(t, backend, cfg.voice), fbank_cfg) for t in texts]
+        return [frontend.text_fbank(t) for t in texts]
     except Exception as exc:  # a missing TTS engine must not lose every other score
-        warnings.warn(f"colour grid skipped: TTS backend {backend!r} failed ({exc})")
+        warnings.warn(f"colour grid skipped: TTS backend {frontend.tts_backend!r} failed ({exc})")
         return None
-
-
-def _embed(speech_encoder, fbanks: list[np.ndarray]) -> torch.Tensor:
-    from s2igan.rdg.speech_input import embed_fbanks
-
-    return embed_fbanks(speech_encoder, fbanks)
 
