@@ -70,7 +70,7 @@ class EfficientNetLite0(Backbone):
 
     Its TensorFlow-ported ImageNet weights expect inputs scaled with mean 0.5 / std 0.5, i.e. the
     ``[-1, 1]`` range itself (the TF EfficientNet-Lite builder uses mean 127, std 128 on 0-255
-    pixels). Checked by classifying photos (tests/test_features.py: cat -> Egyptian cat,
+    pixels). Checked by classifying photos (tests/features/test_features.py: cat -> Egyptian cat,
     coffee -> espresso); ImageNet mean/std gives nearly the same top-1 on those photos.
     """
 

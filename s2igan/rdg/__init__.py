@@ -1,1 +1,2 @@
-"""RDG: relation-supervised densely-stacked generative model (Sec. III-C), training, sampling and evaluation."""
+"""RDG: relation-supervised densely-stacked generative model (Sec. III-C): the networks, losses,
+training step and loop, and sampling. Its evaluation lives in :mod:`s2igan.evaluate`."""

@@ -17,7 +17,7 @@ active at that step (batch sorted by length, like a packed sequence), and (4) ha
 backward pass whose only sequential work is one ``bmm`` per step; the weight gradients are single
 large matrix products over all steps. The backward direction runs over each sequence reversed
 within its own length, so padding never enters the recurrence.
-tests/test_sen.py checks outputs and gradients against ``nn.GRU`` on packed sequences.
+tests/sen/test_sen.py checks outputs and gradients against ``nn.GRU`` on packed sequences.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 * :mod:`s2igan.speech.voices`  -- seeded, stable voice-per-caption assignment
 * :mod:`s2igan.speech.store`   -- audio shards + ``index.parquet``; :func:`listen`
 * :mod:`s2igan.speech.synth`   -- the ``tts`` stage: dedup, worker pool, shards, examples
-* :mod:`s2igan.speech.fbank`   -- the ``fbank`` stage: Kaldi fbank (Sec. III-B), Ragged per split
+* :mod:`s2igan.speech.frontend` -- text/audio -> wave -> Kaldi fbank (Sec. III-B) -> embedding input
+* :mod:`s2igan.speech.fbank`   -- the ``fbank`` stage: the front end's fbank of every clip, Ragged per split
 """
 
 from s2igan.speech.store import listen

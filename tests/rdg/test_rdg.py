@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from conftest import E, TinyBackbone, TinyImageEncoder, tiny_dg
 
 from s2igan.checkpoint import load_checkpoint
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
@@ -22,35 +23,6 @@ from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, R
 from s2igan.rdg.run import final_metrics
 from s2igan.rdg.step import build_nets, train_step
 from s2igan.rdg.train import LOSS_KEYS, SampleSpec, train_rdg
-
-E = 16  # tiny embedding size
-
-
-class TinyBackbone(nn.Module):
-    """A real (small) differentiable stand-in for the ImageNet backbone: resize + conv + pool."""
-
-    dim, input_size, weights_id = 8, 16, "tiny"
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
-
-    def forward(self, x):
-        x = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
-        return self.conv(x).mean(dim=(2, 3))
-
-
-class TinyImageEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(8, E)
-
-    def forward(self, x):
-        return F.normalize(self.linear(x), dim=-1)
-
-
-def tiny_dg(sizes=(16, 32), dense=True) -> DGConfig:
-    return DGConfig(dense=dense, image_sizes=sizes, ngf=16, ndf=4, z_dim=8, ca_dim=6, res_blocks=1)
 
 
 @pytest.mark.parametrize("sizes", [(16, 32), (16, 32, 64)])

@@ -1,18 +1,18 @@
 """Image backbones and the feature cache: ImageNet-sensible predictions, the offline error for
-Inception-v3, differentiability, the CUB crop, and the features stage on a tiny manifest."""
+Inception-v3, differentiability, and the features stage on a tiny manifest (its backbone.json
+names the backbone that later stages load)."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest
-from s2igan.data.images import crop_box, load_image
 from s2igan.features.backbones import INCEPTION_FILE, imagenet_classes, load_backbone
-from s2igan.features.extract import FeaturesConfig, extract_all
+from s2igan.features.extract import (FeaturesConfig, extract_all, load_features_backbone,
+                                     read_backbone_info)
 from s2igan.io import BadInputError
 
 skdata = pytest.importorskip("skimage.data")
@@ -65,40 +65,13 @@ def test_inception_without_weights_raises_a_clear_error(tmp_path):
         torch.hub.set_dir(old)
 
 
-def test_cub_crop_follows_the_official_box():
-    # box 40x20 at (10, 30): r = 30, centre (30, 40) -> [0, 10, 60, 70] clipped to the image
-    assert crop_box(200, 100, (10, 30, 40, 20)) == (0, 10, 60, 70)
-    assert crop_box(50, 50, (10, 10, 30, 30)) == (3, 3, 47, 47)
-
-
-def test_load_image_crops_and_scales(tmp_path):
-    arr = np.zeros((100, 200, 3), np.uint8)
-    arr[10:70, 0:60] = 255  # the cropped region is white
-    Image.fromarray(arr).save(tmp_path / "a.png")
-    full = load_image(tmp_path / "a.png", 32)
-    crop = load_image(tmp_path / "a.png", 32, "[10, 30, 40, 20]")
-    assert full.shape == crop.shape == (32, 32, 3) and full.dtype == np.uint8
-    assert crop.min() == 255 and full.min() == 0
-    with pytest.raises(BadInputError):
-        load_image(tmp_path / "missing.png", 32)
-
-
-def test_features_stage_on_a_tiny_manifest(tmp_path):
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(5):
-        path = tmp_path / f"img{i}.png"
-        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
-        for k in range(2):
-            rows.append(dict(image_id=f"im{i}", image_path=str(path), class_id=i % 2,
-                             split="test" if i >= 3 else "train", caption_idx=k, text="x",
-                             bbox="[5, 5, 20, 20]" if i == 0 else "[]"))
-    manifest.write(manifest.build(rows, "toy", "fine_grained"), tmp_path / "manifest.parquet")
+def test_features_stage_on_a_tiny_manifest(image_manifest, tmp_path):
+    manifest.write(image_manifest, tmp_path / "manifest.parquet")   # 4 train + 2 test images
     metrics = extract_all(tmp_path / "manifest.parquet", tmp_path / "out",
                           FeaturesConfig(batch_size=2))
-    assert metrics["train/images"] == 3 and metrics["test/images"] == 2
+    assert metrics["train/images"] == 4 and metrics["test/images"] == 2
     index, feats = load_vectors(tmp_path / "out", "train")
-    assert index["id"].tolist() == ["im0", "im1", "im2"] and feats.shape == (3, 1280)
+    assert index["id"].tolist() == ["im0", "im1", "im2", "im3"] and feats.shape == (4, 1280)
     assert feats.dtype == np.float32 and np.isfinite(feats).all()
     meta = json.loads((tmp_path / "out" / "backbone.json").read_text())
     assert meta["backbone"] == "efficientnet_lite0" and meta["dim"] == 1280
@@ -107,3 +80,5 @@ def test_features_stage_on_a_tiny_manifest(tmp_path):
     _, test = load_vectors(tmp_path / "out", "test")
     np.testing.assert_allclose(mu, test.mean(0), rtol=1e-5, atol=1e-6)
     assert sigma.shape == (1280, 1280)
+    assert read_backbone_info(tmp_path / "out")["backbone"] == "efficientnet_lite0"
+    assert load_features_backbone(tmp_path / "out").name == "efficientnet_lite0"

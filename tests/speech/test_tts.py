@@ -21,7 +21,7 @@ from s2igan.speech.text import clean_text, read_caption_file
 from s2igan.speech.tts import make_backend
 from s2igan.speech.voices import assign_voices
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def frame_of(texts, audio=None):

@@ -71,7 +71,7 @@ def _cub_caption(root: Path) -> Path:
     return root / "text_c10" / CUB_CLASSES[1] / "Laysan_Albatross_0001_4.txt"
 
 
-@pytest.mark.parametrize("breaker, needles", [
+BROKEN_CUB = [
     (lambda r: (r / "testclasses.txt").unlink(), ["testclasses.txt", "missing"]),
     (lambda r: _cub_caption(r).unlink(), ["Laysan_Albatross_0001_4.txt", "Reed et al."]),
     (lambda r: write_lines(r / "images.txt", ["1 001.Black_footed_Albatross/x.jpg", "2", "3 y"]),
@@ -88,11 +88,7 @@ def _cub_caption(root: Path) -> Path:
      ["testclasses.txt", "empty file"]),
     (lambda r: write_lines(r / "trainvalclasses.txt", [CUB_CLASSES[0]]),
      [CUB_CLASSES[1], "neither trainvalclasses.txt nor testclasses.txt"]),
-])
-def test_cub_broken_layouts(tmp_path, breaker, needles):
-    make_cub(tmp_path)
-    breaker(tmp_path)
-    _raises("cub", tmp_path, *needles)
+]
 
 
 # ----------------------------------------------------------------------------- Oxford-102
@@ -113,7 +109,7 @@ def test_oxford_manifest(tmp_path):
     assert (frame.bbox == "[]").all() and frame.audio_path.isna().all()
 
 
-@pytest.mark.parametrize("breaker, needles", [
+BROKEN_OXFORD = [
     (lambda r: (r / "jpg" / "image_00002.jpg").unlink(), ["image_00002.jpg", "missing"]),
     (lambda r: shutil.rmtree(r / "text_c10"), ["text_c10", "Reed et al."]),
     (lambda r: (r / "trainvalclasses.txt").unlink(), ["trainvalclasses.txt"]),
@@ -122,11 +118,7 @@ def test_oxford_manifest(tmp_path):
     (lambda r: (r / "text_c10" / "flowers").mkdir(), ["flowers", "class_XXXXX"]),
     (lambda r: write_lines(r / "testclasses.txt", ["class_00077", "class_00103"]),
      ["testclasses.txt", "class_00103"]),
-])
-def test_oxford_broken_layouts(tmp_path, breaker, needles):
-    make_oxford(tmp_path)
-    breaker(tmp_path)
-    _raises("oxford", tmp_path, *needles)
+]
 
 
 # ----------------------------------------------------------------------------- Flickr8k
@@ -164,7 +156,7 @@ def _append(path: Path, line: str) -> None:
         fh.write(line + "\n")
 
 
-@pytest.mark.parametrize("breaker, needles", [
+BROKEN_FLICKR8K = [
     (lambda r: (r / "flickr_audio" / "wavs" / "3001_ff_2.wav").unlink(),
      ["3001_ff_2.wav", "missing spoken caption"]),
     (lambda r: _append(r / "flickr_audio" / "wav2capt.txt", "1000_aa_9.wav 1000_aa.jpg"),
@@ -174,11 +166,7 @@ def _append(path: Path, line: str) -> None:
     (lambda r: shutil.rmtree(r / "flickr_audio"), ["flickr_audio", "Audio Caption Corpus"]),
     (lambda r: _append(r / "Flickr8k.token.txt", "1000_aa.jpg#x\tno number"),
      ["Flickr8k.token.txt", "line 36"]),
-])
-def test_flickr8k_broken_layouts(tmp_path, breaker, needles):
-    make_flickr8k(tmp_path)
-    breaker(tmp_path)
-    _raises("flickr8k", tmp_path, *needles)
+]
 
 
 # ----------------------------------------------------------------------------- Places subset
@@ -236,7 +224,7 @@ def _edit_train(root: Path, edit) -> None:
     path.write_text(json.dumps(doc), encoding="utf-8")
 
 
-@pytest.mark.parametrize("breaker, needles", [
+BROKEN_PLACES = [
     (lambda r: (r / "wavs" / "1" / "utterance_1.wav").unlink(),
      ["utterance_1.wav", "missing spoken caption"]),
     (lambda r: (r / "metadata" / "train.json").unlink(), ["train.json", "missing"]),
@@ -249,8 +237,21 @@ def _edit_train(root: Path, edit) -> None:
     (lambda r: _edit_train(r, lambda d: d["data"].append(
         json.loads((r / "metadata" / "test.json").read_text())["data"][0])),
      ["test.json", "gsun_dd01", "both"]),
-])
-def test_places_broken_layouts(tmp_path, breaker, needles):
-    make_places(tmp_path)
+]
+
+
+# ----------------------------------------------------------------------------- broken layouts
+
+MAKERS = {"cub": make_cub, "oxford": make_oxford, "flickr8k": make_flickr8k, "places": make_places}
+BROKEN = {"cub": BROKEN_CUB, "oxford": BROKEN_OXFORD, "flickr8k": BROKEN_FLICKR8K,
+          "places": BROKEN_PLACES}
+
+
+@pytest.mark.parametrize("name, breaker, needles", [
+    pytest.param(name, breaker, needles, id=f"{name}-{k}")
+    for name, cases in BROKEN.items() for k, (breaker, needles) in enumerate(cases)])
+def test_broken_layouts_name_the_file_and_the_problem(tmp_path, name, breaker, needles):
+    """Each dataset's layout broken one way at a time: one BadInputError naming the file."""
+    MAKERS[name](tmp_path)
     breaker(tmp_path)
-    _raises("places", tmp_path, *needles)
+    _raises(name, tmp_path, *needles)

@@ -8,33 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from PIL import Image
 
-from s2igan.checkpoint import save_checkpoint
-from s2igan.config import to_dict
 from s2igan.generate import generate
 from s2igan.io import BadInputError
-from s2igan.rdg.config import DGConfig
-from s2igan.rdg.generator import Generator
-from s2igan.sen.checkpoint import build_encoders
-from s2igan.sen.config import SENConfig
 
 
 @pytest.fixture()
-def artifacts(tmp_path: Path) -> tuple[Path, Path]:
-    torch.manual_seed(0)
-    cfg = SENConfig(embed_dim=16, gru_hidden=8, gru_layers=1, conv_channels=(8, 8), att_hidden=8)
-    dims = {"feat_dim": 8, "n_mels": 40, "n_classes": 3}
-    speech, image = build_encoders(cfg, dims)
-    sen = tmp_path / "sen.pt"
-    save_checkpoint(sen, {"speech_encoder": speech.state_dict(), "image_encoder": image.state_dict(),
-                          "config": to_dict(cfg), "dims": dims})
-    dg = DGConfig(image_sizes=(16, 32), ngf=16, ndf=4, z_dim=8, ca_dim=6, res_blocks=1)
-    g = Generator(dg, 16)
-    gen = tmp_path / "generator.pt"
-    torch.save({"generator": g.eval().state_dict(), "config": to_dict(dg), "embed_dim": 16}, gen)
-    return sen, gen
+def artifacts(sen_checkpoint: Path, generator_checkpoint: Path) -> tuple[Path, Path]:
+    return sen_checkpoint, generator_checkpoint   # tests/conftest.py: tiny SEN, 32 px generator
 
 
 def short_wav(path: Path, seconds: float = 0.6) -> Path:
