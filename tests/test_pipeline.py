@@ -2,6 +2,7 @@
 
 Checks what a user relies on: every stage runs, the declared outputs and metrics exist, a second
 `dvc repro` does nothing, and an ablation switch re-runs only the stages that depend on it.
+With ``S2IGAN_KEEP_METRICS=DIR`` the run's ``reports/*/*.json`` are copied to ``DIR/<stage>/``.
 """
 
 import json
@@ -66,6 +67,12 @@ def workspace(tmp_path_factory):
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
         _run(cmd, work, env)
     _run(["dvc", "repro"], work, env)
+    keep = os.environ.get("S2IGAN_KEEP_METRICS")
+    if keep:  # e.g. to compare two commits' tiny runs: the metrics outlive the temporary copy
+        for path in work.glob("reports/*/*.json"):
+            dst = Path(keep) / path.parent.name / path.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dst)
     return work, env
 
 
