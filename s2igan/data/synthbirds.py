@@ -184,7 +184,7 @@ def bird_parts(attrs: dict[str, str], rng: np.random.Generator) -> tuple[list[tu
     poly(_rotate(tail, body_angle + np.deg2rad(rng.uniform(-10, 15))), _shade(wing, 0.9))
     # body: neutral back, belly colour below the axis
     poly(_ellipse(0, 0, 1.0, ry, body_angle), NEUTRAL)
-    poly(_ellipse(0, 0, 1.0, ry, body_angle, t0=-0.75, t1=np.pi + 0.1), belly)
+    poly(_ellipse(0, 0, 1.0, ry, body_angle, t0=-0.9, t1=np.pi + 0.1), belly)
     # head: neutral face, crown cap (top half and a bit) with an optional crest
     poly(_ellipse(*head, hr, hr), NEUTRAL)
     cap = _ellipse(0, 0, hr, hr, t0=np.pi - 0.25, t1=2 * np.pi + 0.25)
@@ -200,12 +200,13 @@ def bird_parts(attrs: dict[str, str], rng: np.random.Generator) -> tuple[list[tu
     beak_len = rng.uniform(0.35, 0.6)
     beak = np.array([(0.8 * hr, -0.3 * hr), (hr + beak_len, 0.12 * hr), (0.8 * hr, 0.45 * hr)])
     poly(_rotate(beak, head_tilt) + head, HORN)
-    # wing: a teardrop hinged at the shoulder, folded or raised
+    # wing: a teardrop hinged at the shoulder, folded or raised; it covers the back only, so
+    # the belly (the lower half of the body and the breast) stays in view in every pose
     shoulder = _rotate(np.array([[0.4, -0.45 * ry]]), body_angle)[0]
-    w = _ellipse(-0.45, 0.0, 0.9, 0.58 * ry)
+    w = _ellipse(-0.5, -0.08 * ry, 0.85, 0.42 * ry)
     w = _rotate(w + shoulder, body_angle + wing_angle, about=shoulder)
     poly(w, wing)
-    for k in (-0.12, 0.1):   # feather lines
+    for k in (-0.14, 0.06):   # feather lines
         f = np.array([(-0.6, k), (-1.2, k * 1.6)]) + shoulder
         cmds.append(("line", _rotate(f, body_angle + wing_angle, about=shoulder), None,
                      OUTLINE, 0.04))

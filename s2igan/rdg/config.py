@@ -22,6 +22,7 @@ class DGConfig:
     max_d_channels: int = 0            # cap of a discriminator's width (0 = no cap, as official)
     standardize_condition: bool = False  # scale the L2-normalised speech embedding by sqrt(E)
                                        # (unit RMS per component) before F^ca, Eq. (11)
+    d_condition: str = "concat"        # conditional D head: concat (paper) | projection
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -31,6 +32,9 @@ class DGConfig:
             raise ValueError(f"dg.image_sizes[0] must be a power of two >= 16, got {sizes[0]}")
         if any(b != 2 * a for a, b in zip(sizes, sizes[1:])):
             raise ValueError(f"dg.image_sizes must double at every scale, got {sizes}")
+        if self.d_condition not in ("concat", "projection"):
+            raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
+                             f"{self.d_condition!r}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
             raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
 
@@ -49,10 +53,13 @@ class RSConfig:
                                        # the backbone pass dominates a small CPU step
     input_size: int = 0                # backbone input size for the RS (0 = the backbone's own,
                                        # e.g. 224); the CPU profile uses the generator's 64 px
+    every: int = 1                     # RS (classifier and generator terms) every k-th step
     real_features: str = "rescaled"    # rescaled: backbone on real images at the last scale, once;
                                        # cached: data/features (original resolution)
 
     def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"rs.every must be >= 1, got {self.every}")
         if self.kind not in ("relation", "damsm"):
             raise ValueError(f"rs.kind must be 'relation' or 'damsm', got {self.kind!r}")
         if self.input_size and self.real_features == "cached":

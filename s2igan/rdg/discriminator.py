@@ -4,6 +4,12 @@ StackGAN-v2 layout: strided 4x4 convolutions down to a 4x4 code (widths ndf, 2nd
 3x3 blocks back to at most 8ndf channels for the larger scales; the unconditional head reads the
 code, the conditional head reads the code joined with the tiled condition ``F^ca(y)`` (the
 official code feeds ``mu``). Heads return logits (the sigmoid lives in the loss).
+
+``condition="projection"`` (``dg.d_condition``; our deviation, the paper concatenates) replaces the
+concatenation head by a projection head (Miyato & Koyama, ICLR 2018): the logit is a score of the
+code plus the inner product of the average-pooled code with a linear map of the condition. The
+condition then scales image features directly instead of passing through one more convolution,
+which makes the matching of image and condition (part colours) much faster to learn.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ def _lrelu() -> nn.LeakyReLU:
 class Discriminator(nn.Module):
     """D_i for ``size`` x ``size`` images."""
 
-    def __init__(self, size: int, ndf: int, ca_dim: int, max_channels: int = 0):
+    def __init__(self, size: int, ndf: int, ca_dim: int, max_channels: int = 0,
+                 condition: str = "concat"):
         super().__init__()
+        self.condition = condition
         n_down = (size // 4).bit_length() - 1
 
         def width(k: int) -> int:
@@ -42,8 +50,11 @@ class Discriminator(nn.Module):
         self.encode = nn.Sequential(*layers)
         self.code_ch = ch
         self.uncond = nn.Conv2d(ch, 1, 4, 4)
-        self.joint = nn.Sequential(nn.Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
-                                   nn.BatchNorm2d(ch), _lrelu())
+        if condition == "projection":
+            self.embed = nn.Linear(ca_dim, ch, bias=False)
+        else:
+            self.joint = nn.Sequential(nn.Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
+                                       nn.BatchNorm2d(ch), _lrelu())
         self.cond = nn.Conv2d(ch, 1, 4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,10 +65,13 @@ class Discriminator(nn.Module):
         return self.uncond(code).flatten()                                   # (B,)
 
     def cond_logits(self, code: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.condition == "projection":
+            pooled = code.mean(dim=(2, 3))                                   # (B, C)
+            return self.cond(code).flatten() + (self.embed(c) * pooled).sum(1)  # (B,)
         tiled = c[:, :, None, None].expand(-1, -1, *code.shape[-2:])         # (B, ca, 4, 4)
         return self.cond(self.joint(torch.cat([code, tiled], dim=1))).flatten()  # (B,)
 
 
 def make_discriminators(cfg: DGConfig) -> nn.ModuleList:
-    return nn.ModuleList(Discriminator(s, cfg.ndf, cfg.ca_dim, cfg.max_d_channels)
-                         for s in cfg.image_sizes)
+    return nn.ModuleList(Discriminator(s, cfg.ndf, cfg.ca_dim, cfg.max_d_channels,
+                                       cfg.d_condition) for s in cfg.image_sizes)

@@ -90,7 +90,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     g, ds = nets.generator, nets.discriminators
     g.train()
     ds.train()
-    use_rs = rs.enabled and nets.embedder is not None
+    use_rs = rs.enabled and nets.embedder is not None and nets.step % rs.every == 0
     with _autocast(device, rdg.amp):
         fakes, mu, logvar = g(batch["z"], batch["y"], batch["eps"])          # [(B,3,S,S)], (B,ca)
     cond = mu.detach()

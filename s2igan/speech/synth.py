@@ -40,6 +40,7 @@ class TTSConfig:
     seed: int = 0
     workers: int = 2
     seed_block: int = 100  # syntheses per reseed (Piper reloads its voice, ~2 s, per block)
+    voices_per_text: int = 0  # > 0: each distinct text is spoken by this many voices (TTS cost)
     coqui_model_path: str | None = None
     coqui_config_path: str | None = None
     coqui_model_name: str | None = None
@@ -140,7 +141,8 @@ def run_tts(frame: pd.DataFrame, out_dir: str | Path, report_dir: str | Path, cf
             for voice in voice_set:
                 backend.check_voice(voice)
             ids = sorted(texts)
-            voices = assign_voices(ids, voice_set, cfg.seed, cfg.multi_speaker)
+            voices = assign_voices(ids, voice_set, cfg.seed, cfg.multi_speaker,
+                                   [texts[c] for c in ids], cfg.voices_per_text)
             jobs = sorted({(texts[c], v) for c, v in zip(ids, voices)})
             unique = len(jobs)
             writer, where = ShardWriter(tmp), {}

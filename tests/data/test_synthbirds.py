@@ -197,3 +197,13 @@ def test_contact_sheet(tiny, tmp_path):
         dark = (np.asarray(sheet.convert("L")) < 100).mean()
         assert dark > 0.005   # the captions were written
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_belly_is_as_visible_as_the_wing():
+    # the belly must be readable from a 64 px image (it was a thin crescent under the wing,
+    # about half the wing's area): here at least 0.6 x the wing's pixels in every pose
+    rng = np.random.default_rng(6)
+    for i in range(30):
+        attrs = _random_attrs(rng)
+        counts = _colour_pixels(render(attrs, np.random.default_rng(i), 64))
+        assert counts[attrs["belly"]] >= 0.6 * counts[attrs["wing"]], (attrs, counts)

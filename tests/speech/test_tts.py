@@ -231,3 +231,17 @@ def test_stage_script_runs_from_params(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = json.loads((tmp_path / "rep/metrics.json").read_text())
     assert metrics["tts/captions"] == 2 and (tmp_path / "speech/index.parquet").is_file()
+
+
+def test_voices_per_text_bounds_the_syntheses_and_keeps_every_voice():
+    voices = [f"v{i}" for i in range(7)]
+    ids = [f"c{i:04d}" for i in range(600)]
+    texts = [f"text {i % 20}" for i in range(600)]
+    picked = assign_voices(ids, voices, 0, texts=texts, per_text=3)
+    pairs = set(zip(texts, picked))
+    assert len(pairs) <= 3 * 20 < len(set(zip(texts, assign_voices(ids, voices, 0))))
+    assert set(picked) == set(voices)
+    for t in set(texts):
+        assert len({v for tt, v in pairs if tt == t}) <= 3
+    # a caption's voice depends on its id and text only, not on the other captions
+    assert assign_voices(ids[100:], voices, 0, texts=texts[100:], per_text=3) == picked[100:]

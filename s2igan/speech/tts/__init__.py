@@ -12,6 +12,9 @@ caption draws one, seeded by ``tts.seed`` and its caption id):
   en-us+f2 (180, 65), en-029+m3 (155, 35), en-gb-x-gbclan+f4 (170, 55), en-us+m7 (185, 45).
   Voice string: ``"en-gb-scotland+m3,speed=165,pitch=40"``.
 * ``coqui`` -- every speaker of the local model (``"default"`` for a single-speaker model).
+* ``mixed`` (SynthBirds default) -- voices of several engines, ``"<engine>:<voice>"``: two Piper
+  settings and five espeak-ng accents/variants (:mod:`s2igan.speech.tts.mixed`); one more espeak
+  voice is held out of training for the evaluation.
 
 With ``multi_speaker: false`` every caption uses the first voice of the set.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from s2igan.speech.tts.base import TTSBackend
 
-BACKENDS = ("piper", "espeak", "coqui")
+BACKENDS = ("piper", "espeak", "coqui", "mixed")
 
 
 def make_backend(name: str, threads: int = 1, coqui_model_path: str | Path | None = None,
@@ -43,6 +46,11 @@ def make_backend(name: str, threads: int = 1, coqui_model_path: str | Path | Non
 
         return CoquiBackend(coqui_model_path, coqui_config_path, coqui_model_name,
                             tts_home=Path(tts_home) if tts_home else None, threads=threads)
+    if name == "mixed":
+        from s2igan.speech.tts.mixed import MixedBackend
+
+        return MixedBackend(lambda engine: make_backend(
+            engine, threads, coqui_model_path, coqui_config_path, coqui_model_name, tts_home))
     raise ValueError(f"unknown tts.backend {name!r}; expected one of {BACKENDS}")
 
 
