@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from s2igan.speech.tts.base import TTSBackend
+from s2igan.speech.tts.mixed import MixedBackend
 
 BACKENDS = ("piper", "espeak", "coqui", "mixed")
 
@@ -47,8 +48,6 @@ def make_backend(name: str, threads: int = 1, coqui_model_path: str | Path | Non
         return CoquiBackend(coqui_model_path, coqui_config_path, coqui_model_name,
                             tts_home=Path(tts_home) if tts_home else None, threads=threads)
     if name == "mixed":
-        from s2igan.speech.tts.mixed import MixedBackend
-
         return MixedBackend(lambda engine: make_backend(
             engine, threads, coqui_model_path, coqui_config_path, coqui_model_name, tts_home))
     raise ValueError(f"unknown tts.backend {name!r}; expected one of {BACKENDS}")
