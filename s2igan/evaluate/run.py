@@ -23,6 +23,8 @@ from s2igan.arrays import load_vectors
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
+from s2igan.evaluate.fidelity import (diversity_score, heldout_voice_scores, probe_scores,
+                                      seen_class_scores)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.features.extract import load_features_backbone
@@ -53,6 +55,10 @@ class EvalConfig:
     figure_captions: int = 8
     colours: tuple[str, ...] = ("red", "yellow", "green", "blue")
     voice: str | None = None        # TTS voice of the colour grid (None: backend's first voice)
+    seen_captions: int = 1000       # captions of training classes judged (seen/acc_*); 0 = off
+    diversity_captions: int = 200   # test captions generated under a second noise seed
+    probes: bool = True             # linear attribute probes (probe/*), attribute data only
+    heldout_voices: tuple[str, ...] = ()   # voices not in training that re-speak the test captions
     device: str = "auto"
 
 
@@ -181,8 +187,21 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
+    speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device)
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
+        if cfg.probes:
+            m.update(probe_scores(frame, embeddings, features))
+        if cfg.seen_captions:
+            m.update(seen_class_scores(g, judges, frame, embeddings, cfg.seen_captions, cfg.seed,
+                                       cfg.batch_size))
+        m.update(heldout_voice_scores(g, judges, captions, z, cfg.heldout_voices, frontend,
+                                      speech_encoder, cfg.batch_size))
+        m["protocol/heldout_voices"] = ", ".join(cfg.heldout_voices) or "none"
+    n_div = min(cfg.diversity_captions, len(gen))
+    if n_div:
+        m["gen/diversity"] = diversity_score(g, torch.from_numpy(np.asarray(speech)[:n_div]).float(),
+                                             gen[:n_div], cfg.seed + 1)
 
     figures = report_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -195,7 +214,6 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
 
-    speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device)
     fbanks = _colour_fbanks(cfg, frontend)
     if fbanks is not None:
         emb = embed_fbanks(speech_encoder, fbanks)

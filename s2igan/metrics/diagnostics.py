@@ -1,6 +1,7 @@
 """Where attribute fidelity is lost: pure functions behind the evaluate stage's diagnostics.
 
-* :func:`attribute_probe` -- a linear probe (multinomial logistic regression) trained on vectors
+* :func:`attribute_probe` -- a linear probe (one-vs-rest ridge regression classifier, closed
+  form, so it takes seconds on thousands of 1280-d vectors) trained on vectors
   of the TRAINING classes and scored on vectors of the unseen TEST classes, one per attribute. Run
   on the SEN speech embeddings, the SEN image embeddings and the raw backbone features, it shows
   at which step of the pipeline an attribute of an unseen combination stops being readable.
@@ -13,16 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import RidgeClassifierCV
 from sklearn.preprocessing import StandardScaler
 
 
 def attribute_probe(train_x: np.ndarray, train_attrs: pd.DataFrame, test_x: np.ndarray,
-                    test_attrs: pd.DataFrame, max_iter: int = 2000) -> dict[str, float]:
+                    test_attrs: pd.DataFrame,
+                    alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)
+                    ) -> dict[str, float]:
     """Test accuracy of a per-attribute linear probe: train (N, D) + labels -> {attr: accuracy}.
 
-    Features are standardised with the training statistics; the probe is an L2-regularised
-    logistic regression (C = 1). An attribute with one value in training is skipped.
+    Features are standardised with the training statistics; the probe is ridge regression on
+    one-hot targets, predicting the arg-max; its regularisation is picked from ``alphas`` by
+    leave-one-out error on the training vectors (efficient closed form). An attribute with one
+    value in training is skipped.
     """
     scaler = StandardScaler().fit(train_x)
     a, b = scaler.transform(train_x), scaler.transform(test_x)
@@ -31,7 +36,7 @@ def attribute_probe(train_x: np.ndarray, train_attrs: pd.DataFrame, test_x: np.n
         y = train_attrs[attr].astype(str).to_numpy()
         if len(np.unique(y)) < 2:
             continue
-        clf = LogisticRegression(max_iter=max_iter).fit(a, y)
+        clf = RidgeClassifierCV(alphas=alphas).fit(a, y)
         out[attr] = attribute_accuracy(clf.predict(b), test_attrs[attr].astype(str).to_numpy())
     return out
 

@@ -1,0 +1,104 @@
+"""Fidelity diagnostics of the `evaluate` stage: where the spoken attributes get lost.
+
+* ``probe/<vectors>_<attr>``: a linear probe (:func:`s2igan.metrics.diagnostics.attribute_probe`)
+  trained on the training classes and scored on the unseen test classes, on three kinds of
+  vectors: the SEN speech embeddings of the captions (``speech``), the SEN image embeddings
+  (``image``) and the raw backbone features of the images (``features``).
+* ``seen/acc_<attr>``: the judge's verdict on images generated from captions of TRAINING classes
+  (a seeded sample), beside ``gen/acc_<attr>`` on the unseen test classes.
+* ``gen/diversity``: the mean absolute pixel difference of two images of the same caption under
+  two noise seeds (:func:`s2igan.metrics.diagnostics.noise_diversity`).
+* ``heldout_voice/acc_<attr>``: the test captions re-spoken by voices held out of training (TTS
+  -> filterbank -> SEN -> generator, the same noise as ``gen/acc``), so the two read side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from s2igan.arrays import load_vectors
+from s2igan.evaluate.judge import Judges, predict
+from s2igan.metrics.diagnostics import attribute_accuracy, attribute_probe, noise_diversity
+from s2igan.rdg.generator import Generator
+from s2igan.rdg.sampling import fixed_noise, generate
+from s2igan.speech.frontend import SpeechFrontend, embed_fbanks
+
+
+def attributes_of(frame: pd.DataFrame, ids, key: str) -> pd.DataFrame:
+    """Attribute table (one column per attribute) of the manifest rows whose ``key`` is ``ids``."""
+    table = frame.drop_duplicates(key).set_index(key).loc[np.asarray(ids)]
+    return pd.DataFrame([json.loads(a) for a in table["attributes"]])
+
+
+def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[str, float]:
+    """``probe/<speech|image|features>_<attr>``: train-class probe, unseen-class accuracy."""
+    sources = {"speech": (embeddings, "{split}_speech", "caption_id"),
+               "image": (embeddings, "{split}_image", "image_id"),
+               "features": (features, "{split}", "image_id")}
+    out: dict[str, float] = {}
+    for name, (folder, pattern, key) in sources.items():
+        parts = {}
+        for split in ("train", "test"):
+            index, vecs = load_vectors(folder, pattern.format(split=split))
+            parts[split] = (np.asarray(vecs, np.float64), attributes_of(frame, index["id"], key))
+        acc = attribute_probe(*parts["train"], *parts["test"])
+        out.update({f"probe/{name}_{a}": v for a, v in acc.items()})
+    return out
+
+
+def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
+                    prefix: str) -> dict[str, float]:
+    """``<prefix>/acc_<attr>``: the attribute judge on uint8 images against ``truth``."""
+    probs = predict(judges.attributes, images)
+    return {f"{prefix}/acc_{a}": attribute_accuracy(np.asarray(values)[probs[a].argmax(1)],
+                                                    truth[a].astype(str).to_numpy())
+            for a, values in judges.values.items()}
+
+
+def seen_class_scores(g: Generator, judges: Judges, frame: pd.DataFrame, embeddings: Path,
+                      n: int, seed: int, batch_size: int = 64) -> dict[str, float]:
+    """``seen/acc_<attr>`` on ``n`` seeded training captions (fixed noise, CA noise off)."""
+    index, speech = load_vectors(embeddings, "train_speech")
+    rows = np.sort(np.random.default_rng(seed).choice(len(index), min(n, len(index)),
+                                                      replace=False))
+    images = generate(g, torch.from_numpy(np.asarray(speech)[rows]).float(),
+                      fixed_noise(len(rows), g.cfg.z_dim, seed), batch_size)
+    return judged_accuracy(judges, images, attributes_of(frame, index["id"].iloc[rows],
+                                                         "caption_id"), "seen")
+
+
+def diversity_score(g: Generator, speech: torch.Tensor, first: torch.Tensor, seed: int) -> float:
+    """Mean |image(z) - image(z')| / 255 over captions ``speech`` whose images under the
+    evaluation noise are ``first``; z' comes from ``seed``."""
+    other = generate(g, speech, fixed_noise(len(speech), g.cfg.z_dim, seed))
+    return noise_diversity(first.numpy(), other.numpy())
+
+
+def voice_speech(texts: list[str], frontend: SpeechFrontend, speech_encoder) -> torch.Tensor:
+    """SEN speech embeddings (N, E) of ``texts`` spoken by the frontend's voice (each distinct
+    text synthesised once)."""
+    distinct = sorted(set(texts))
+    emb = embed_fbanks(speech_encoder, [frontend.text_fbank(t) for t in distinct])
+    row = {t: i for i, t in enumerate(distinct)}
+    return emb[[row[t] for t in texts]]
+
+
+def heldout_voice_scores(g: Generator, judges: Judges, captions: pd.DataFrame, z: torch.Tensor,
+                         voices: tuple[str, ...], frontend: SpeechFrontend, speech_encoder,
+                         batch_size: int = 64) -> dict[str, float]:
+    """``heldout_voice/acc_<attr>``: the test captions spoken by each held-out voice, judged
+    with the evaluation noise ``z``; the mean over the voices."""
+    truth = pd.DataFrame([json.loads(a) for a in captions["attributes"]])
+    texts = captions["text"].fillna("").tolist()
+    runs = []
+    for voice in voices:
+        speech = voice_speech(texts, replace(frontend, voice=voice), speech_encoder)
+        runs.append(judged_accuracy(judges, generate(g, speech, z, batch_size), truth,
+                                    "heldout_voice"))
+    return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} if runs else {}
