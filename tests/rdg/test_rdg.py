@@ -130,6 +130,15 @@ def test_one_training_step_dry_run(rs, tmp_path):
         assert final[f"final/{k}"] == pytest.approx(out[k], abs=1e-6)
 
 
+def _step_batch(b: int = 4) -> dict:
+    """One step's tensors for :func:`tiny_dg` (16/32 px), two classes of two captions."""
+    return {"images": [torch.rand(b, 3, s, s) * 2 - 1 for s in (16, 32)],
+            "y": F.normalize(torch.randn(b, E), dim=1), "class_id": torch.tensor([0, 0, 1, 1]),
+            "z": torch.randn(b, 8), "eps": torch.randn(b, 6),
+            "gt": torch.randn(b, E), "ri": torch.randn(b, E), "mi": torch.randn(b, E),
+            "wrong": torch.tensor([3, 0, 1, 2]), "wrong_mask": torch.ones(b)}
+
+
 def test_step_updates_generator_and_discriminators():
     dg, rs, rdg = tiny_dg(), RSConfig(hidden=8), RDGConfig(batch_size=4, device="cpu")
     embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
@@ -137,12 +146,7 @@ def test_step_updates_generator_and_discriminators():
     before_g = [p.clone() for p in nets.generator.parameters()]
     before_d = [p.clone() for p in nets.discriminators.parameters()]
     before_e = [p.clone() for p in embedder.parameters()]
-    b = 4
-    batch = {"images": [torch.rand(b, 3, s, s) * 2 - 1 for s in (16, 32)],
-             "y": F.normalize(torch.randn(b, E), dim=1), "class_id": torch.tensor([0, 0, 1, 1]),
-             "z": torch.randn(b, 8), "eps": torch.randn(b, 6),
-             "gt": torch.randn(b, E), "ri": torch.randn(b, E), "mi": torch.randn(b, E),
-             "wrong": torch.tensor([3, 0, 1, 2]), "wrong_mask": torch.ones(b)}
+    batch = _step_batch()
     train_step(nets, batch, dg, rs, rdg, True)
     assert any(not torch.equal(a, p) for a, p in zip(before_g, nets.generator.parameters()))
     assert any(not torch.equal(a, p) for a, p in zip(before_d, nets.discriminators.parameters()))
@@ -255,3 +259,31 @@ def test_amp_step_on_gpu():
              "z": torch.randn(4, 8, device=dev), "eps": torch.randn(4, 6, device=dev)}
     out = train_step(nets, batch, dg, rs, rdg, True)
     assert all(math.isfinite(v) for v in out.values())
+
+
+def test_projection_head_scores_pooled_code_times_condition_by_hand():
+    dg = DGConfig(image_sizes=(16, 32), ngf=16, ndf=4, z_dim=8, ca_dim=6, res_blocks=1,
+                  d_condition="projection")
+    d = make_discriminators(dg)[0].eval()
+    torch.manual_seed(0)
+    code, c = torch.randn(3, d.code_ch, 4, 4), torch.randn(3, 6)
+    # Miyato & Koyama: psi(code) + <W c, mean-pooled code>
+    want = d.cond(code).flatten() + ((c @ d.embed.weight.t()) * code.mean(dim=(2, 3))).sum(1)
+    torch.testing.assert_close(d.cond_logits(code, c), want)
+    # the condition matters, and the concat head's layers are not built
+    assert not torch.allclose(d.cond_logits(code, c), d.cond_logits(code, -c))
+    assert not hasattr(d, "joint")
+    with pytest.raises(ValueError, match="d_condition"):
+        DGConfig(d_condition="bilinear")
+
+
+def test_relation_supervisor_every_k_steps():
+    dg, rdg = tiny_dg(), RDGConfig(batch_size=4, device="cpu")
+    rs = RSConfig(hidden=8, every=2)
+    nets = build_nets(dg, rs, rdg, E, True, torch.device("cpu"),
+                      ImageEmbedder(TinyBackbone(), TinyImageEncoder()))
+    batch = _step_batch()
+    ran = ["g_rs" in train_step(nets, batch, dg, rs, rdg, True) for _ in range(4)]
+    assert ran == [True, False, True, False]
+    with pytest.raises(ValueError, match="every"):
+        RSConfig(every=0)
