@@ -176,7 +176,9 @@ def render_images(combos: list[dict[str, str]], size: int, seed: int, workers: i
     jobs = [(attrs, size, seed, i) for i, attrs in enumerate(combos)]
     bar = dict(total=len(jobs), desc="render judge images", unit="img")
     if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # spawn, not fork: the second call comes after a judge was trained, and a child forked
+        # from a process whose OpenMP threads have run can hang (seen once in the judge stage)
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
             out = list(tqdm(pool.imap(_render_one, jobs, chunksize=32), **bar))
     else:
         out = [_render_one(j) for j in tqdm(jobs, **bar)]
