@@ -1,0 +1,76 @@
+"""Mean ± std over seeds of the evaluate metrics of DVC experiments, as a Markdown table.
+
+Reads `dvc exp show --json` (the HEAD commit and its experiments), groups the runs by the values
+of the ``--group`` params (every run of a group differs only in its seeds), and prints one row
+per group: mean ± sample std over the runs, and how many runs.
+
+usage: python scripts/seed_table.py [--group rs.enabled] [--metrics gen/fid gen/acc_crown ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from collections import defaultdict
+
+import numpy as np
+
+METRICS = ("gen/fid", "gen/is", "gen/map", "gen/acc_crown", "gen/acc_wing", "gen/acc_belly",
+           "gen/acc_size", "seen/acc_crown", "seen/acc_wing", "seen/acc_belly")
+METRICS_FILE = "reports/evaluate/metrics.json"
+
+
+def _param(params: dict, dotted: str):
+    value = params
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+def runs(exp_show: list[dict]) -> list[tuple[dict, dict]]:
+    """(params, evaluate metrics) of the HEAD commit and of every experiment on it."""
+    out = []
+    for commit in exp_show:
+        if commit["rev"] == "workspace":
+            continue
+        entries = [commit] + [e for exp in commit.get("experiments") or []
+                              for e in exp.get("revs", [])]
+        for entry in entries:
+            data = entry.get("data") or {}
+            metrics = (data.get("metrics") or {}).get(METRICS_FILE, {}).get("data")
+            params = (data.get("params") or {}).get("params.yaml", {}).get("data")
+            if metrics and params:
+                out.append((params, metrics))
+    return out
+
+
+def table(rows: list[tuple[dict, dict]], group: list[str], metrics: list[str]) -> str:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for params, m in rows:
+        groups[tuple(_param(params, g) for g in group)].append(m)
+    lines = ["| " + " | ".join(group + metrics + ["runs"]) + " |",
+             "|" + "---|" * (len(group) + len(metrics) + 1)]
+    for key, ms in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        cells = []
+        for name in metrics:
+            values = np.array([m[name] for m in ms if name in m], float)
+            std = values.std(ddof=1) if len(values) > 1 else float("nan")
+            cells.append(f"{values.mean():.3g} ± {std:.2g}" if len(values) else "–")
+        lines.append("| " + " | ".join([str(k) for k in key] + cells + [str(len(ms))]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--group", nargs="+", default=["rs.enabled"])
+    ap.add_argument("--metrics", nargs="+", default=list(METRICS))
+    args = ap.parse_args()
+    shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--hide-queued",
+                                       "--hide-failed"], check=True,
+                                      capture_output=True, text=True).stdout)
+    print(table(runs(shown), args.group, args.metrics))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""scripts/seed_table.py: runs grouped by params, mean ± sample std over seeds."""
+
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location(
+    "seed_table", Path(__file__).resolve().parents[1] / "scripts" / "seed_table.py")
+seed_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(seed_table)
+
+
+def _entry(rev, enabled, seed, fid):
+    return {"rev": rev, "data": {
+        "params": {"params.yaml": {"data": {"rs": {"enabled": enabled}, "rdg": {"seed": seed}}}},
+        "metrics": {seed_table.METRICS_FILE: {"data": {"gen/fid": fid}}}}}
+
+
+def test_groups_by_param_and_averages_over_seeds():
+    head = _entry("abc", True, 0, 10.0)
+    head["experiments"] = [{"revs": [_entry("e1", True, 1, 14.0)]},
+                           {"revs": [_entry("e2", False, 0, 3.0)]},
+                           {"revs": [_entry("e3", False, 1, 5.0)]}]
+    shown = [{"rev": "workspace", "data": {}}, head]
+    rows = seed_table.runs(shown)
+    assert len(rows) == 4                          # the workspace row is not a run
+    text = seed_table.table(rows, ["rs.enabled"], ["gen/fid"])
+    lines = text.splitlines()
+    # True: 10 and 14 -> mean 12, sample std 2.8; False: 3 and 5 -> mean 4, std 1.4
+    assert lines[2] == "| False | 4 ± 1.4 | 2 |"
+    assert lines[3] == "| True | 12 ± 2.8 | 2 |"
