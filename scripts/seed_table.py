@@ -4,7 +4,7 @@ Reads `dvc exp show --json` (the HEAD commit and its experiments), groups the ru
 of the ``--group`` params (every run of a group differs only in its seeds), and prints one row
 per group: mean ± sample std over the runs, and how many runs.
 
-usage: python scripts/seed_table.py [--group rs.enabled] [--metrics gen/fid gen/acc_crown ...]
+usage: python scripts/seed_table.py [--group rs.enabled] [--commits 1] [--metrics gen/fid ...]
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ def _param(params: dict, dotted: str):
 
 
 def runs(exp_show: list[dict]) -> list[tuple[dict, dict]]:
-    """(params, evaluate metrics) of the HEAD commit and of every experiment on it."""
+    """(params, evaluate metrics) of the newest commit and of every experiment on the commits
+    shown (experiments queued before a later commit hang from the commit they started from;
+    older commits' own rows would repeat the same baseline, so only the newest one counts)."""
+    commits = [c for c in exp_show if c["rev"] != "workspace"]
+    entries = commits[:1] + [e for c in commits for exp in c.get("experiments") or []
+                             for e in exp.get("revs", [])]
     out = []
-    for commit in exp_show:
-        if commit["rev"] == "workspace":
-            continue
-        entries = [commit] + [e for exp in commit.get("experiments") or []
-                              for e in exp.get("revs", [])]
-        for entry in entries:
-            data = entry.get("data") or {}
-            metrics = (data.get("metrics") or {}).get(METRICS_FILE, {}).get("data")
-            params = (data.get("params") or {}).get("params.yaml", {}).get("data")
-            if metrics and params:
-                out.append((params, metrics))
+    for entry in entries:
+        data = entry.get("data") or {}
+        metrics = (data.get("metrics") or {}).get(METRICS_FILE, {}).get("data")
+        params = (data.get("params") or {}).get("params.yaml", {}).get("data")
+        if metrics and params:
+            out.append((params, metrics))
     return out
 
 
@@ -65,9 +65,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--group", nargs="+", default=["rs.enabled"])
     ap.add_argument("--metrics", nargs="+", default=list(METRICS))
+    ap.add_argument("--commits", type=int, default=1, help="also experiments of older commits")
     args = ap.parse_args()
     shown = json.loads(subprocess.run(["dvc", "exp", "show", "--json", "--hide-queued",
-                                       "--hide-failed"], check=True,
+                                       "--hide-failed", "-n", str(args.commits)], check=True,
                                       capture_output=True, text=True).stdout)
     print(table(runs(shown), args.group, args.metrics))
 

@@ -20,11 +20,13 @@ def test_groups_by_param_and_averages_over_seeds():
     head["experiments"] = [{"revs": [_entry("e1", True, 1, 14.0)]},
                            {"revs": [_entry("e2", False, 0, 3.0)]},
                            {"revs": [_entry("e3", False, 1, 5.0)]}]
-    shown = [{"rev": "workspace", "data": {}}, head]
+    older = _entry("old", True, 0, 10.0)          # the same baseline one commit earlier ...
+    older["experiments"] = [{"revs": [_entry("e4", True, 2, 12.0)]}]   # ... with one experiment
+    shown = [{"rev": "workspace", "data": {}}, head, older]
     rows = seed_table.runs(shown)
-    assert len(rows) == 4                          # the workspace row is not a run
+    assert len(rows) == 5       # no workspace row, the older commit's baseline not twice
     text = seed_table.table(rows, ["rs.enabled"], ["gen/fid"])
     lines = text.splitlines()
-    # True: 10 and 14 -> mean 12, sample std 2.8; False: 3 and 5 -> mean 4, std 1.4
+    # True: 10, 14, 12 -> mean 12, sample std 2; False: 3 and 5 -> mean 4, std 1.4
     assert lines[2] == "| False | 4 ± 1.4 | 2 |"
-    assert lines[3] == "| True | 12 ± 2.8 | 2 |"
+    assert lines[3] == "| True | 12 ± 2 | 3 |"
