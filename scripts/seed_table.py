@@ -28,13 +28,19 @@ def _param(params: dict, dotted: str):
     return value
 
 
+def _finished(exp: dict) -> bool:
+    """A running experiment shows its baseline's metrics until it ends: count finished ones."""
+    state = (exp.get("executor") or {}).get("state")
+    return state in (None, "success")
+
+
 def runs(exp_show: list[dict]) -> list[tuple[dict, dict]]:
     """(params, evaluate metrics) of the newest commit and of every experiment on the commits
     shown (experiments queued before a later commit hang from the commit they started from;
     older commits' own rows would repeat the same baseline, so only the newest one counts)."""
     commits = [c for c in exp_show if c["rev"] != "workspace"]
     entries = commits[:1] + [e for c in commits for exp in c.get("experiments") or []
-                             for e in exp.get("revs", [])]
+                             if _finished(exp) for e in exp.get("revs", [])]
     out = []
     for entry in entries:
         data = entry.get("data") or {}

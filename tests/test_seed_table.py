@@ -19,7 +19,9 @@ def test_groups_by_param_and_averages_over_seeds():
     head = _entry("abc", True, 0, 10.0)
     head["experiments"] = [{"revs": [_entry("e1", True, 1, 14.0)]},
                            {"revs": [_entry("e2", False, 0, 3.0)]},
-                           {"revs": [_entry("e3", False, 1, 5.0)]}]
+                           {"revs": [_entry("e3", False, 1, 5.0)]},
+                           {"executor": {"state": "running"},        # shows the baseline's
+                            "revs": [_entry("e5", False, 2, 10.0)]}]  # numbers until it ends
     older = _entry("old", True, 0, 10.0)          # the same baseline one commit earlier ...
     older["experiments"] = [{"revs": [_entry("e4", True, 2, 12.0)]}]   # ... with one experiment
     shown = [{"rev": "workspace", "data": {}}, head, older]
