@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pandas as pd
 import torch
 
 from s2igan.arrays import load_vectors
-from s2igan.evaluate.judge import Judges, predict
+from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.metrics.diagnostics import attribute_accuracy, attribute_probe, noise_diversity
 from s2igan.rdg.generator import Generator
 from s2igan.rdg.sampling import fixed_noise, generate
@@ -33,7 +32,7 @@ from s2igan.speech.frontend import SpeechFrontend, embed_fbanks
 def attributes_of(frame: pd.DataFrame, ids, key: str) -> pd.DataFrame:
     """Attribute table (one column per attribute) of the manifest rows whose ``key`` is ``ids``."""
     table = frame.drop_duplicates(key).set_index(key).loc[np.asarray(ids)]
-    return pd.DataFrame([json.loads(a) for a in table["attributes"]])
+    return attribute_table(table).reset_index(drop=True)
 
 
 def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[str, float]:
@@ -94,7 +93,7 @@ def heldout_voice_scores(g: Generator, judges: Judges, captions: pd.DataFrame, z
                          batch_size: int = 64) -> dict[str, float]:
     """``heldout_voice/acc_<attr>``: the test captions spoken by each held-out voice, judged
     with the evaluation noise ``z``; the mean over the voices."""
-    truth = pd.DataFrame([json.loads(a) for a in captions["attributes"]])
+    truth = attribute_table(captions)
     texts = captions["text"].fillna("").tolist()
     runs = []
     for voice in voices:
