@@ -23,6 +23,8 @@ class DGConfig:
     standardize_condition: bool = False  # scale the L2-normalised speech embedding by sqrt(E)
                                        # (unit RMS per component) before F^ca, Eq. (11)
     d_condition: str = "concat"        # conditional D head: concat (paper) | projection
+    d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
+    match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -35,6 +37,8 @@ class DGConfig:
         if self.d_condition not in ("concat", "projection"):
             raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
                              f"{self.d_condition!r}")
+        if self.d_match < 0:
+            raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
             raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
 
@@ -54,6 +58,8 @@ class RSConfig:
     input_size: int = 0                # backbone input size for the RS (0 = the backbone's own,
                                        # e.g. 224); the CPU profile uses the generator's 64 px
     every: int = 1                     # RS (classifier and generator terms) every k-th step
+    train_on_fakes: bool = True        # the classifier also learns (GT, fake) = L1, Eq. (12) and
+                                       # the official code; False: real relations only
     real_features: str = "rescaled"    # rescaled: backbone on real images at the last scale, once;
                                        # cached: data/features (original resolution)
 

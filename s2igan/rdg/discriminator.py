@@ -10,6 +10,14 @@ concatenation head by a projection head (Miyato & Koyama, ICLR 2018): the logit 
 code plus the inner product of the average-pooled code with a linear map of the condition. The
 condition then scales image features directly instead of passing through one more convolution,
 which makes the matching of image and condition (part colours) much faster to learn.
+
+``match_dim > 0`` (``dg.d_match > 0``; our deviation, the paper has no such head) adds a matching head:
+a linear map of the average-pooled code into the speech-embedding space. The loss
+(:func:`s2igan.rdg.losses.match_loss`) is the batch contrastive matching loss of Eq. (3)-(6) between
+these image vectors and the speech embeddings ``y``, as the cross-modal contrastive discriminator of
+XMC-GAN (Zhang et al., CVPR 2021): D learns it on real images, G on its fakes. Every caption of a
+batch of B is told apart from B - 1 others, a far denser signal than the single mismatched pair of
+the conditional term.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ class Discriminator(nn.Module):
     """D_i for ``size`` x ``size`` images."""
 
     def __init__(self, size: int, ndf: int, ca_dim: int, max_channels: int = 0,
-                 condition: str = "concat"):
+                 condition: str = "concat", match_dim: int = 0):
         super().__init__()
         self.condition = condition
         n_down = (size // 4).bit_length() - 1
@@ -56,6 +64,7 @@ class Discriminator(nn.Module):
             self.joint = nn.Sequential(nn.Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
                                        nn.BatchNorm2d(ch), _lrelu())
         self.cond = nn.Conv2d(ch, 1, 4, 4)
+        self.match = nn.Linear(ch, match_dim) if match_dim else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Image code: (B, 3, S, S) -> (B, C, 4, 4)."""
@@ -63,6 +72,10 @@ class Discriminator(nn.Module):
 
     def uncond_logits(self, code: torch.Tensor) -> torch.Tensor:
         return self.uncond(code).flatten()                                   # (B,)
+
+    def match_vectors(self, code: torch.Tensor) -> torch.Tensor:
+        """(B, C, 4, 4) code -> (B, match_dim) vectors compared with the speech embeddings."""
+        return self.match(code.mean(dim=(2, 3)))
 
     def cond_logits(self, code: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.condition == "projection":
@@ -72,6 +85,10 @@ class Discriminator(nn.Module):
         return self.cond(self.joint(torch.cat([code, tiled], dim=1))).flatten()  # (B,)
 
 
-def make_discriminators(cfg: DGConfig) -> nn.ModuleList:
+def make_discriminators(cfg: DGConfig, embed_dim: int = 0) -> nn.ModuleList:
+    """One D per scale; ``embed_dim`` (the speech embedding size) is needed when ``cfg.d_match``."""
+    if cfg.d_match and not embed_dim:
+        raise ValueError("dg.d_match needs the speech embedding size")
+    match_dim = embed_dim if cfg.d_match else 0
     return nn.ModuleList(Discriminator(s, cfg.ndf, cfg.ca_dim, cfg.max_d_channels,
-                                       cfg.d_condition) for s in cfg.image_sizes)
+                                       cfg.d_condition, match_dim) for s in cfg.image_sizes)

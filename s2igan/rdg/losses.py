@@ -6,12 +6,14 @@ Discriminator heads return logits; ``-log D`` and ``-log(1 - D)`` are written wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from s2igan.rdg.discriminator import Discriminator
+from s2igan.rdg.relation import damsm_matching_loss
 
 
 def _bce(logits: torch.Tensor, real: bool, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -27,11 +29,28 @@ def _augmented(x: torch.Tensor, augment: Callable[[torch.Tensor], torch.Tensor] 
     return x if augment is None else augment(x)
 
 
+@dataclass(frozen=True)
+class Matching:
+    """What the contrastive matching head of D (``dg.d_match``) compares images with."""
+
+    y: torch.Tensor                    # (B, E) speech embeddings of the batch
+    class_id: torch.Tensor | None      # (B,) same-class pairs are masked, as Eq. (4)
+    weight: float
+    beta: float = 10.0
+
+
+def match_loss(d: Discriminator, code: torch.Tensor, m: Matching | None) -> torch.Tensor | float:
+    """Weighted Eq. (3)-(6) between D's matching vectors of ``code`` and the speech embeddings."""
+    if m is None or not m.weight or d.match is None:
+        return 0.0
+    return m.weight * damsm_matching_loss(m.y, d.match_vectors(code).float(), m.class_id, m.beta)
+
+
 def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0, wrong: torch.Tensor | None = None,
                        wrong_mask: torch.Tensor | None = None,
-                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None
-                       ) -> torch.Tensor:
+                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                       matching: Matching | None = None) -> torch.Tensor:
     """Eq. (17) for one scale.
 
     real / fake (B, 3, S, S), c (B, ca) the (detached) condition. ``wrong`` (B,) is an optional
@@ -39,12 +58,14 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
     mismatch term: real image + wrong condition = fake; ``wrong_mask`` (B,) marks the usable
     pairs). The mismatched image codes are the real codes permuted, so this costs no extra pass.
     ``augment`` (DiffAugment, :mod:`s2igan.rdg.augment`) transforms real and fake images alike.
+    ``matching`` adds the matching head's loss on the real images (``dg.d_match``).
     """
     code_real = d(_augmented(real, augment))                                 # (B, C, 4, 4)
     code_fake = d(_augmented(fake.detach(), augment))
     loss = _bce(d.cond_logits(code_real, c), True) + _bce(d.cond_logits(code_fake, c), False)
     if wrong is not None:
         loss = loss + _bce(d.cond_logits(code_real[wrong], c), False, wrong_mask)
+    loss = loss + match_loss(d, code_real, matching)
     if uncond_weight:
         loss = loss + uncond_weight * (_bce(d.uncond_logits(code_real), True)
                                        + _bce(d.uncond_logits(code_fake), False))
@@ -53,11 +74,12 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
 
 def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0,
-                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None
-                       ) -> torch.Tensor:
-    """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i)."""
+                       augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                       matching: Matching | None = None) -> torch.Tensor:
+    """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i) (+ the matching head's loss on the
+    fakes, ``dg.d_match``)."""
     code = d(_augmented(fake, augment))
-    loss = _bce(d.cond_logits(code, c), True)
+    loss = _bce(d.cond_logits(code, c), True) + match_loss(d, code, matching)
     if uncond_weight:
         loss = loss + uncond_weight * _bce(d.uncond_logits(code), True)
     return loss

@@ -53,15 +53,20 @@ def relation_pairs(gt: torch.Tensor, ri: torch.Tensor | None, mi: torch.Tensor,
 
 
 def rs_classifier_loss(clf: RelationClassifier, gt: torch.Tensor, ri: torch.Tensor | None,
-                       mi: torch.Tensor, fake: torch.Tensor, fine_grained: bool) -> torch.Tensor:
+                       mi: torch.Tensor, fake: torch.Tensor | None, fine_grained: bool
+                       ) -> torch.Tensor:
     """Eq. (12)/(13) for updating the relation classifier (``fake`` is detached here).
 
     Each ``-log P(L_j | R_j)`` term is a batch mean; the terms are summed as in the equation.
+    ``fake=None`` leaves out the ``-log P(L1 | R_GT-FI)`` term (``rs.train_on_fakes: false``): the
+    classifier then learns the real relations only, and cannot learn "a generated image paired
+    with its GT is positive" whatever the image shows.
     """
     firsts, seconds, target = relation_pairs(gt, ri, mi, fine_grained)
-    firsts = torch.cat([firsts, gt])
-    seconds = torch.cat([seconds, fake.detach()])
-    target = torch.cat([target, torch.full((len(gt),), POSITIVE, device=gt.device)])
+    if fake is not None:
+        firsts = torch.cat([firsts, gt])
+        seconds = torch.cat([seconds, fake.detach()])
+        target = torch.cat([target, torch.full((len(gt),), POSITIVE, device=gt.device)])
     logits = clf(firsts, seconds)                                            # ((k+1)B, n_rel)
     per_item = F.cross_entropy(logits, target, reduction="none")
     return per_item.view(-1, len(gt)).mean(dim=1).sum()

@@ -18,7 +18,7 @@ from s2igan.rdg.augment import augmenter
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, init_weights
-from s2igan.rdg.losses import discriminator_loss, generator_adv_loss, kl_loss
+from s2igan.rdg.losses import Matching, discriminator_loss, generator_adv_loss, kl_loss
 from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
                                  rs_generator_loss)
 
@@ -48,7 +48,7 @@ def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_
     """Fresh, initialised networks and optimisers on ``device``."""
     g = Generator(dg, embed_dim)
     init_weights(g)
-    ds = make_discriminators(dg)
+    ds = make_discriminators(dg, embed_dim)
     init_weights(ds)
     g, ds = g.to(device), ds.to(device)
     ema = copy.deepcopy(g).eval().requires_grad_(False)
@@ -96,13 +96,15 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     cond = mu.detach()
     wrong = batch.get("wrong") if rdg.mismatch else None
     aug = augmenter(rdg.diff_augment)
+    matching = (Matching(batch["y"], batch["class_id"] if fine_grained else None, dg.d_match,
+                         dg.match_beta) if dg.d_match else None)
 
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
     ds.requires_grad_(True)
     nets.opt_d.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
         d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
-                                       batch.get("wrong_mask"), aug)
+                                       batch.get("wrong_mask"), aug, matching)
                     for d, real, fake in zip(ds, batch["images"], fakes)]
         loss_d = torch.stack(d_losses).sum()
     loss_d.backward()
@@ -120,7 +122,8 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
             nets.relation.train().requires_grad_(True)
             nets.opt_rs.zero_grad(set_to_none=True)
             loss_rs = rs_classifier_loss(nets.relation, batch["gt"][:k], batch["ri"][:k],
-                                         batch["mi"][:k], fake_emb, fine_grained)
+                                         batch["mi"][:k],
+                                         fake_emb if rs.train_on_fakes else None, fine_grained)
             loss_rs.backward()
             nets.opt_rs.step()
             out["rs_loss"] = float(loss_rs.detach())
@@ -129,7 +132,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     ds.requires_grad_(False)
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
-        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug)
+        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug, matching)
                            for d, fake in zip(ds, fakes)]).sum()
     kl = kl_loss(mu.float(), logvar.float())
     loss_g = adv.float() + rdg.kl_weight * kl

@@ -17,6 +17,7 @@ from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, UpConv3x3
+from s2igan.rdg.losses import Matching, match_loss
 from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, RelationClassifier,
                                  damsm_matching_loss, relation_pairs, rs_classifier_loss,
                                  rs_generator_loss)
@@ -287,3 +288,62 @@ def test_relation_supervisor_every_k_steps():
     assert ran == [True, False, True, False]
     with pytest.raises(ValueError, match="every"):
         RSConfig(every=0)
+
+
+def test_rs_classifier_without_fake_pairs_is_the_real_relations_only():
+    clf = ConstantRelation(3)
+    x = torch.zeros(4, 3)
+    # Eq. (12) without -log P(L1 | R_GT-FI): -log .5 - log .25 - log .25
+    want = -math.log(0.5) - 2 * math.log(0.25)
+    assert rs_classifier_loss(clf, x, x, x, None, True).item() == pytest.approx(want)
+    # the switch reaches the step: the classifier loss drops the fake term
+    dg, rdg = tiny_dg(), RDGConfig(batch_size=4, device="cpu")
+    losses = {}
+    for flag in (True, False):
+        rs = RSConfig(hidden=8, train_on_fakes=flag)
+        torch.manual_seed(0)
+        nets = build_nets(dg, rs, rdg, E, True, torch.device("cpu"),
+                          ImageEmbedder(TinyBackbone(), TinyImageEncoder()))
+        nets.relation = ConstantRelation(3)
+        nets.relation.forward = lambda a, b, w=nets.relation.net[0].weight: (   # a graph, fixed values
+            ConstantRelation.forward(None, a, b) + 0 * w.sum())
+        nets.opt_rs = torch.optim.SGD(nets.relation.parameters(), lr=0.0)
+        losses[flag] = train_step(nets, _step_batch(), dg, rs, rdg, True)["rs_loss"]
+    assert losses[True] == pytest.approx(want - math.log(0.5))
+    assert losses[False] == pytest.approx(want)
+
+
+def test_matching_head_loss_by_hand_and_its_gradients():
+    dg = DGConfig(image_sizes=(16, 32), ngf=16, ndf=4, z_dim=8, ca_dim=6, res_blocks=1,
+                  d_match=0.5, match_beta=3.0)
+    with pytest.raises(ValueError, match="embedding size"):
+        make_discriminators(dg)
+    with pytest.raises(ValueError, match="d_match"):
+        DGConfig(d_match=-1.0)
+    assert all(d.match is None for d in make_discriminators(tiny_dg(), E))   # off: no head
+    d = make_discriminators(dg, E)[0].eval()
+    torch.manual_seed(0)
+    code, y = torch.randn(4, d.code_ch, 4, 4), F.normalize(torch.randn(4, E), dim=1)
+    cls = torch.tensor([0, 0, 1, 2])
+    # independent computation of Eq. (3)-(6) on W * pooled code, same-class pair masked
+    v = F.normalize(code.mean(dim=(2, 3)) @ d.match.weight.t() + d.match.bias, dim=1)
+    s = 3.0 * y @ v.t()
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[0, 1] = mask[1, 0] = True
+    s = s.masked_fill(mask, float("-inf"))
+    want = 0.5 * (F.cross_entropy(s, torch.arange(4)) + F.cross_entropy(s.t(), torch.arange(4)))
+    got = match_loss(d, code, Matching(y, cls, 0.5, 3.0))
+    torch.testing.assert_close(got, want)
+    assert match_loss(d, code, None) == 0.0
+    # in a step, D's head learns from real images and G gets the head's gradient on its fakes
+    rs, rdg = RSConfig(enabled=False), RDGConfig(batch_size=4, device="cpu")
+    nets = build_nets(dg, rs, rdg, E, True, torch.device("cpu"))
+    head = [x.match.weight.clone() for x in nets.discriminators]
+    out = train_step(nets, _step_batch(), dg, rs, rdg, True)
+    assert all(math.isfinite(v) for v in out.values())
+    assert all(not torch.equal(h, x.match.weight) for h, x in zip(head, nets.discriminators))
+    fakes, mu, _ = nets.generator(torch.randn(4, 8), F.normalize(torch.randn(4, E), dim=1))
+    only_match = match_loss(nets.discriminators[1], nets.discriminators[1](fakes[1]),
+                            Matching(F.normalize(torch.randn(4, E), dim=1), None, 1.0))
+    grads = torch.autograd.grad(only_match, list(nets.generator.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
