@@ -1,8 +1,11 @@
 """Atomic outputs and the one error type for bad input.
 
 Every stage writes through :func:`atomic_path` / :func:`atomic_dir`: the data goes to a temporary
-name beside the target and is renamed into place only when complete, so a failed stage leaves no
-partial output behind.
+name beside the target (``.<name>.<8 random characters>.tmp``, a file or a folder) and is renamed
+into place only when complete, so a failed stage leaves no partial output behind. A process killed
+with SIGKILL (or a power cut) cannot remove its temporary; :func:`remove_stale_temporaries`, called
+by :func:`s2igan.stage.run_stage` on every path of a stage's command line, removes such leftovers
+(and the ``.<name>.old`` folder of an interrupted swap) when the stage next starts.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,10 +66,47 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")   # tempfile.mkstemp/mkdtemp names above
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries that :func:`atomic_path` / :func:`atomic_dir` left for ``target``
+    (beside it, and anywhere below it when it is a folder); returns what was removed.
+
+    Only names of the temporary pattern (``.<name>.XXXXXXXX.tmp``, and ``.<name>.old`` beside
+    ``target``) are touched. Call it when nothing else writes these outputs, i.e. when a stage
+    starts (DVC runs one stage of a workspace at a time).
+    """
+    target = Path(target)
+    found: list[Path] = []
+    parent = target.parent if target.parent.is_dir() else None
+    if parent is not None and target.name:
+        prefix = f".{target.name}."
+        found += [p for p in parent.iterdir()
+                  if (p.name.startswith(prefix) and TEMP_NAME.match(p.name))
+                  or p.name == f".{target.name}.old"]
+    if target.is_dir():
+        for root, dirs, files in os.walk(target):
+            for name in [*dirs, *files]:
+                if TEMP_NAME.match(name):
+                    found.append(Path(root, name))
+            dirs[:] = [d for d in dirs if not TEMP_NAME.match(d)]
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write JSON atomically, keys sorted, for small metrics/index files kept in git."""
+    """Write JSON atomically, keys sorted, for small metrics/index files kept in git.
+
+    NaN and +-Infinity are refused (ValueError): they are not JSON, and ``dvc metrics`` and other
+    readers reject them (a stage maps them to ``null`` first, see :mod:`s2igan.tracking`)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(text + "\n", encoding="utf-8")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

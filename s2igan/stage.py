@@ -16,7 +16,12 @@
   call in native code finishes first.
 * **Bad input.** :class:`s2igan.io.BadInputError` (one clear error naming one file) exits with
   status 1 and the single line ``<stage>: bad input: <file>: <problem>`` instead of a
-  traceback. Any other exception is a bug and keeps its traceback.
+  traceback; a params.yaml value of the wrong type or out of range
+  (:class:`s2igan.config.ConfigError`) exits with ``<stage>: bad params: <key> ...``. Any other
+  exception is a bug and keeps its traceback.
+* **Stale temporaries.** Before ``main`` runs, the temporary files and folders that an earlier,
+  killed run of the stage left beside its outputs (:func:`s2igan.io.remove_stale_temporaries`
+  on the parent folders of the path arguments) are removed.
 
 The stage name is the script's file name (stage name == script name == ``dvc.yaml`` stage).
 """
@@ -29,7 +34,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from s2igan.io import BadInputError
+from s2igan.config import ConfigError
+from s2igan.io import BadInputError, remove_stale_temporaries
 
 SIGTERM_STATUS = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
 
@@ -60,7 +66,11 @@ def run_stage(main: Callable[..., object], doc: str | None,
         names = " ".join(p.upper() for p in inspect.signature(main).parameters)
         sys.exit(doc or f"usage: python {script.parent.name}/{script.name} {names}")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    for path in argv[1:]:
+        remove_stale_temporaries(path)
     try:
         main(*argv[1:])
     except BadInputError as err:
         sys.exit(f"{script.stem}: bad input: {err}")
+    except ConfigError as err:
+        sys.exit(f"{script.stem}: bad params: {err}")

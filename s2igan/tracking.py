@@ -35,6 +35,10 @@ Names. All stages log to one MLflow experiment (``s2igan``), so names must not c
     ``time/ms_per_image_batch1`` / ``..._batch64`` (inference per image);
   - ``<stage>/...`` a stage's own bookkeeping (``fbank/skipped``, ``tts/captions``) and
     ``protocol/...`` how ``evaluate`` measured.
+* **Non-finite numbers.** A final metric that is NaN or +-Infinity (e.g. the best validation
+  score of a run that never validated) is written as JSON ``null`` and left out of MLflow, with a
+  :class:`TrackingWarning` naming the key: a metrics file never holds ``NaN``/``-Infinity``, which
+  are not JSON (:func:`s2igan.io.write_json` refuses them).
 * **Curves** (:meth:`StageRun.log_step`, MLflow only): per-epoch ``train/...``, ``val/...`` and
   ``lr``. A final key never equals a curve key (StageRun refuses it): a final value logged
   under a curve's key would add a stray point at step 0 to that curve.
@@ -44,6 +48,7 @@ Names. All stages log to one MLflow experiment (``s2igan``), so names must not c
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import time
@@ -205,13 +210,20 @@ class StageRun:
         """Final metrics: kept for the metrics JSON and logged to MLflow under the same keys,
         numbers (bools as 0/1) as metrics, anything else (strings) as tags."""
         clean = {k: _number(v) for k, v in metrics.items()}
+        bad = sorted(k for k, v in clean.items() if _is_number(v) and not math.isfinite(v))
+        if bad:
+            warnings.warn(f"stage {self.stage!r}: non-finite final metric(s) {bad} written as "
+                          "null (NaN/Infinity are not JSON) and not sent to MLflow",
+                          TrackingWarning, stacklevel=2)
+            clean.update({k: None for k in bad})
         clash = sorted(set(clean) & self._curve_keys)
         if clash:
             raise ValueError(f"final metric(s) {clash} reuse the key of a per-step curve; "
                              "give the final value its own key (e.g. best/..., final/...)")
         self.metrics.update(clean)
         numbers = {_mlflow_key(k): v for k, v in clean.items() if _is_number(v)}
-        others = {_mlflow_key(k): _tag_value(v) for k, v in clean.items() if not _is_number(v)}
+        others = {_mlflow_key(k): _tag_value(v) for k, v in clean.items()
+                  if not _is_number(v) and v is not None}
         if numbers and self._mlflow is not None:
             self._guard("log_metrics", self._mlflow.log_metrics, numbers)
         if others and self._mlflow is not None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from s2igan.config import at_least, one_of
 from s2igan.data import manifest
-from s2igan.data.adapters import load_dataset
+from s2igan.data.adapters import ADAPTERS, load_dataset
 from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import SynthBirdsConfig, generate
 from s2igan.io import BadInputError, atomic_dir
@@ -24,6 +25,10 @@ class DataConfig:
     seed: int = 0                    # SynthBirds draw
     synthbirds: SynthBirdsConfig = field(default_factory=SynthBirdsConfig)
     contact_sheet_images: int = 12
+
+    def __post_init__(self) -> None:
+        one_of("data.name", self.name, ("synthbirds", *ADAPTERS))
+        at_least("data.contact_sheet_images", self.contact_sheet_images, 0)
 
 
 def load_frame(cfg: DataConfig, out_dir: Path, work_dir: Path) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from s2igan.config import at_least, fraction
 from s2igan.data import manifest
 from s2igan.data.captions import COLOUR_SLOTS, caption, caption_pool
 from s2igan.io import atomic_path
@@ -53,6 +54,15 @@ class SynthBirdsConfig:
     supersample: int = 3      # drawing scale before the LANCZOS downsampling
     workers: int = 2          # rendering processes (1 = in-process)
     caption_pool: int = 0     # > 0: each class's captions are drawn from this many distinct texts
+
+    def __post_init__(self) -> None:
+        where = "data.synthbirds"
+        for key in ("test_classes", "images_per_class", "captions_per_image", "image_size",
+                    "supersample", "workers"):
+            at_least(f"{where}.{key}", getattr(self, key), 1)
+        at_least(f"{where}.n_classes", self.n_classes, self.test_classes + 1)
+        fraction(f"{where}.omit_prob", self.omit_prob)
+        at_least(f"{where}.caption_pool", self.caption_pool, 0)
 
 
 def class_name(attrs: dict[str, str]) -> str:

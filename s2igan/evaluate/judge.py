@@ -35,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from s2igan.checkpoint import load_checkpoint, save_checkpoint
-from s2igan.config import to_dict
+from s2igan.config import at_least, positive, to_dict
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images, to_float
 from s2igan.data.synthbirds import render
@@ -52,6 +52,13 @@ class JudgeConfig:
     synthetic: int = 2000            # SynthBirds: extra rendered images for the attribute judge
     synthetic_per_class: int = 20    # SynthBirds: extra rendered images per class (IS classifier)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "width"):
+            at_least(f"judge.{key}", getattr(self, key), 1)
+        positive("judge.lr", self.lr)
+        for key in ("synthetic", "synthetic_per_class"):
+            at_least(f"judge.{key}", getattr(self, key), 0)
 
 
 class JudgeNet(nn.Module):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from s2igan.arrays import load_vectors
+from s2igan.config import at_least
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
@@ -60,6 +61,12 @@ class EvalConfig:
     probes: bool = True             # linear attribute probes (probe/*), attribute data only
     heldout_voices: tuple[str, ...] = ()   # voices not in training that re-speak the test captions
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "is_splits", "queries_per_class", "recall_k"):
+            at_least(f"evaluate.{key}", getattr(self, key), 1)
+        for key in ("timing_repeats", "figure_captions", "seen_captions", "diversity_captions"):
+            at_least(f"evaluate.{key}", getattr(self, key), 0)
 
 
 @torch.no_grad()

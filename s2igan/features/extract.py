@@ -24,6 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2igan.arrays import save_vectors
+from s2igan.config import at_least
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_image, to_float
 from s2igan.device import resolve_device
@@ -40,6 +41,10 @@ class FeaturesConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 2  # torch CPU threads
     fid_split: str = "test"  # real images whose feature statistics FID compares against
+
+    def __post_init__(self) -> None:
+        at_least("features.batch_size", self.batch_size, 1)
+        at_least("features.threads", self.threads, 1)
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s2igan.config import at_least, fraction, positive
 from s2igan.rdg.augment import augmenter
 
 
@@ -41,6 +42,11 @@ class DGConfig:
             raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
             raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
+        for key in ("ndf", "z_dim", "ca_dim"):
+            at_least(f"dg.{key}", getattr(self, key), 1)
+        at_least("dg.res_blocks", self.res_blocks, 0)
+        at_least("dg.max_d_channels", self.max_d_channels, 0)
+        positive("dg.match_beta", self.match_beta)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,12 @@ class RSConfig:
         if self.real_features not in ("rescaled", "cached"):
             raise ValueError(f"rs.real_features must be 'rescaled' or 'cached', got "
                              f"{self.real_features!r}")
+        at_least("rs.weight", self.weight, 0)
+        at_least("rs.hidden", self.hidden, 1)
+        positive("rs.lr", self.lr)
+        positive("rs.beta", self.beta)
+        at_least("rs.max_images", self.max_images, 0)
+        at_least("rs.input_size", self.input_size, 0)
 
 
 @dataclass(frozen=True)
@@ -99,3 +111,15 @@ class RDGConfig:
 
     def __post_init__(self) -> None:
         augmenter(self.diff_augment)   # raises on an unknown kind
+        at_least("rdg.epochs", self.epochs, 1)
+        at_least("rdg.batch_size", self.batch_size, 1)
+        positive("rdg.lr_g", self.lr_g)
+        positive("rdg.lr_d", self.lr_d)
+        for i, beta in enumerate(self.betas):
+            fraction(f"rdg.betas[{i}]", beta)
+        at_least("rdg.kl_weight", self.kl_weight, 0)
+        at_least("rdg.uncond_weight", self.uncond_weight, 0)
+        fraction("rdg.ema_decay", self.ema_decay)
+        at_least("rdg.captions_per_image", self.captions_per_image, 1)
+        at_least("rdg.sample_captions", self.sample_captions, 0)
+        at_least("rdg.num_threads", self.num_threads, 0)

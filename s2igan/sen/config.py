@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s2igan.config import at_least, fraction, positive
+
 
 @dataclass(frozen=True)
 class SENConfig:
@@ -47,8 +49,18 @@ class SENConfig:
                              f"({self.gru_hidden}): the embedding concatenates both directions")
         if self.gru_impl not in ("auto", "fast", "torch"):
             raise ValueError(f"sen.gru_impl must be auto, fast or torch, not {self.gru_impl!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("sen.val_fraction must be in [0, 1)")
+        fraction("sen.val_fraction", self.val_fraction)
+        for key in ("gru_hidden", "gru_layers", "conv_kernel", "conv_stride", "att_hidden",
+                    "epochs", "batch_size", "lr_step", "threads", "eval_batch_size"):
+            at_least(f"sen.{key}", getattr(self, key), 1)
+        for i, channels in enumerate(self.conv_channels):
+            at_least(f"sen.conv_channels[{i}]", channels, 1)
+        for key in ("beta", "lr", "lr_gamma"):
+            positive(f"sen.{key}", getattr(self, key))
+        for i, beta in enumerate(self.betas):
+            fraction(f"sen.betas[{i}]", beta)
+        for key in ("weight_decay", "grad_clip", "val_captions", "tsne_classes", "tsne_points"):
+            at_least(f"sen.{key}", getattr(self, key), 0)
 
 
 # Settings that may change between a run and its resumption without invalidating last.pt.

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torchaudio.compliance import kaldi
 
+from s2igan.config import at_least, one_of, positive
 from s2igan.io import BadInputError
 from s2igan.speech.audio import SAMPLE_RATE, check_clip, load_audio, to_16k_mono
 from s2igan.speech.text import clean_text
@@ -44,6 +45,11 @@ class FbankConfig:
             raise ValueError(f"fbank.normalize must be one of {NORMALIZE}, got {self.normalize!r}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError("fbank.max_frames must be >= 1 or null")
+        at_least("fbank.num_mel_bins", self.num_mel_bins, 1)
+        positive("fbank.frame_length_ms", self.frame_length_ms)
+        positive("fbank.frame_shift_ms", self.frame_shift_ms)
+        one_of("fbank.on_bad_input", self.on_bad_input, ("error", "skip"))
+        at_least("fbank.threads", self.threads, 1)
 
 
 def compute_fbank(wave: np.ndarray, cfg: FbankConfig) -> np.ndarray:

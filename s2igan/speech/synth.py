@@ -23,12 +23,13 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
+from s2igan.config import at_least, one_of
 from s2igan.io import BadInputError, atomic_dir, write_json
 from s2igan.speech.audio import SAMPLE_RATE, probe, to_16k_mono
 from s2igan.speech.skips import BadInputPolicy
 from s2igan.speech.store import ClipReader, ShardWriter, to_int16, write_index
 from s2igan.speech.text import clean_text
-from s2igan.speech.tts import make_backend
+from s2igan.speech.tts import BACKENDS, make_backend
 from s2igan.speech.voices import assign_voices
 
 
@@ -46,6 +47,14 @@ class TTSConfig:
     coqui_model_name: str | None = None
     on_bad_input: str = "error"  # error | skip
     examples: int = 4
+
+    def __post_init__(self) -> None:
+        one_of("tts.backend", self.backend, BACKENDS)
+        one_of("tts.on_bad_input", self.on_bad_input, ("error", "skip"))
+        for key in ("workers", "seed_block"):
+            at_least(f"tts.{key}", getattr(self, key), 1)
+        for key in ("voices_per_text", "examples"):
+            at_least(f"tts.{key}", getattr(self, key), 0)
 
 
 # -- worker side: one backend per process ----------------------------------------------------
