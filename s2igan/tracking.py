@@ -6,6 +6,14 @@ reached, the stage still completes (the DVC metrics file is the source of truth)
 says what failed. Defaults: ``sqlite:///mlflow.db`` in the working directory, overridable by
 ``MLFLOW_TRACKING_URI``; MLflow telemetry is switched off.
 
+An outage costs seconds, not minutes. MLflow's own HTTP defaults are a 120 s timeout and 7
+retries with exponential backoff (about 4 minutes per call against a server that is down). For an
+``http(s)://`` tracking URI :class:`StageRun` first tries a TCP connection to the server
+(:data:`PROBE_TIMEOUT_S`); if that fails it warns once and the stage runs without MLflow. If the
+server answers, MLflow's requests get :data:`HTTP_TIMEOUT_S` and :data:`HTTP_MAX_RETRIES`
+(``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, unless already set in the
+environment), and the first failed call warns once and ends the MLflow logging of the stage.
+
 Names. All stages log to one MLflow experiment (``s2igan``), so names must not collide:
 
 * **Run name** ``<stage>:<dvc exp>@<short git rev>``, e.g. ``sen:workspace@3e8b940``, with a
@@ -50,8 +58,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any
@@ -63,6 +73,9 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "s2igan"
 CODE_PATHS = (":/s2igan", ":/stages")   # what "dirty" looks at (git pathspecs, from the top)
 TAG_VALUE_MAX = 5000                     # MLflow refuses longer tag values
+PROBE_TIMEOUT_S = 2.0                    # TCP connect to an http(s) tracking server
+HTTP_TIMEOUT_S = 5                       # per MLflow request (MLflow's default: 120 s)
+HTTP_MAX_RETRIES = 0                     # MLflow's default: 7, with backoff (~4 min when down)
 
 
 class TrackingWarning(UserWarning):
@@ -89,6 +102,20 @@ def git_describe(cwd: str | Path = ".") -> str:
         return ""
     dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], cwd)
     return short + ("*" if dirty else "")
+
+
+def unreachable(uri: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the http(s) tracking server of ``uri`` cannot be reached (None: it accepts a TCP
+    connection, or ``uri`` is not http(s))."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
+            return None
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def dvc_exp_name() -> str:
@@ -169,6 +196,14 @@ class StageRun:
         self._t0 = time.perf_counter()
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("DO_NOT_TRACK", "true")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_MAX_RETRIES))
+        problem = unreachable(self.tracking_uri)
+        if problem:
+            warnings.warn(f"MLflow tracking server {self.tracking_uri} unreachable ({problem}); "
+                          f"stage {self.stage!r} continues without MLflow.", TrackingWarning,
+                          stacklevel=2)
+            return self
         try:
             import mlflow
         except ImportError as exc:
