@@ -258,7 +258,7 @@ class StageRun:
         self.metrics.update(clean)
         numbers = {_mlflow_key(k): v for k, v in clean.items() if _is_number(v)}
         others = {_mlflow_key(k): _tag_value(v) for k, v in clean.items()
-                  if not _is_number(v) and v is not None}
+                  if not _is_number(v) and k not in bad}
         if numbers and self._mlflow is not None:
             self._guard("log_metrics", self._mlflow.log_metrics, numbers)
         if others and self._mlflow is not None:
