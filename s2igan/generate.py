@@ -12,7 +12,9 @@ from s2igan.io import BadInputError
 from s2igan.rdg.sampling import generate as sample
 from s2igan.rdg.sampling import load_generator, save_png
 from s2igan.sen.checkpoint import load_sen
+from s2igan.speech.audio import probe
 from s2igan.speech.frontend import FbankConfig, SpeechFrontend, embed_fbanks
+from s2igan.speech.text import clean_text
 
 DEFAULT_SEN = Path("models/sen/best.pt")
 DEFAULT_GENERATOR = Path("models/rdg/generator.pt")
@@ -41,6 +43,10 @@ def generate(*, audio: str | Path | None = None, text: str | None = None,
         raise BadInputError(None, "give exactly one of --audio FILE.wav or --text \"...\"")
     if n < 1:
         raise BadInputError(None, f"n must be >= 1, got {n}")
+    if text is not None:   # cheap input checks before the models load
+        clean_text(text, "--text")
+    else:
+        probe(audio)       # missing, a directory, empty, unreadable header, over MAX_SECONDS
     dev = resolve_device(device)
     speech_encoder, _, _ = load_sen(_require(Path(sen_checkpoint), "SEN checkpoint"), dev)
     g = load_generator(_require(Path(generator_checkpoint), "RDG generator"), dev)

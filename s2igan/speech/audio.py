@@ -19,6 +19,7 @@ from s2igan.io import BadInputError
 
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = SAMPLE_RATE * 25 // 1000  # one 25 ms analysis window (Sec. III-B)
+MAX_SECONDS = 600  # longest recording accepted (10 min; a spoken caption takes seconds)
 
 
 def probe(path: str | Path) -> tuple[int, int]:
@@ -31,18 +32,35 @@ def probe(path: str | Path) -> tuple[int, int]:
         raise BadInputError(path, f"unreadable audio header ({_short(exc)})") from None
     if info.frames <= 0:
         raise BadInputError(path, "audio file holds no samples")
+    if info.samplerate <= 0:
+        raise BadInputError(path, f"invalid sample rate {info.samplerate}")
+    if info.frames > MAX_SECONDS * info.samplerate:
+        raise BadInputError(path, f"recording too long: {info.frames / info.samplerate / 60:.1f} "
+                                  f"min, more than the {MAX_SECONDS / 60:g} min ceiling "
+                                  f"(MAX_SECONDS)")
     return int(info.samplerate), int(info.frames)
 
 
-def load_audio(path: str | Path) -> np.ndarray:
-    """Read any clip as validated 16 kHz mono float32 in [-1, 1] (stereo mixed down, resampled)."""
+def load_audio(path: str | Path, max_samples: int | None = None) -> np.ndarray:
+    """Read any clip as validated 16 kHz mono float32 in [-1, 1] (stereo mixed down, resampled).
+
+    ``max_samples`` (16 kHz samples): read only the start of the file that yields them (plus
+    10 ms for the resampling filter) and return at most that many, so a long recording costs
+    the memory of the part the filterbank keeps. A file over :data:`MAX_SECONDS` is refused from
+    its header before anything is read.
+    """
     path = Path(path)
-    _check_file(path)
+    rate, frames = probe(path)
+    if max_samples is not None:
+        frames = min(frames, -(-max_samples * rate // SAMPLE_RATE) + rate // 100)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (N, channels)
+        data, rate = sf.read(str(path), frames=frames, dtype="float32",
+                             always_2d=True)  # (N, channels)
     except Exception as exc:
         raise BadInputError(path, f"unreadable audio ({_short(exc)})") from None
     wave = to_16k_mono(data, rate)
+    if max_samples is not None:
+        wave = wave[:max_samples]
     check_clip(wave, path)
     return wave
 
@@ -72,6 +90,8 @@ def check_clip(wave: np.ndarray, where: str | Path) -> None:
 
 
 def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise BadInputError(path, "is a directory, not an audio file")
     if not path.is_file():
         raise BadInputError(path, "audio file not found")
     if path.stat().st_size == 0:

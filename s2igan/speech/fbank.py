@@ -3,7 +3,9 @@
 
 Each caption's clip (synthesised shard segment or real recording, 16 kHz mono) becomes a
 ``(T, num_mel_bins)`` float32 matrix (:func:`~s2igan.speech.frontend.compute_fbank`, the same
-function that serves generation and evaluation); truncated clips are counted. Output: one
+function that serves generation and evaluation); truncated clips are counted. A real recording is
+read only as far as ``max_frames`` needs (``FbankConfig.max_samples``), so ``fbank/audio_seconds``
+counts the audio read. Output: one
 :class:`~s2igan.arrays.Ragged` per split in ``data/fbank`` with index columns ``id``
 (= caption_id), ``image_id``, ``class_id``, ``n_frames``.
 """
@@ -34,7 +36,7 @@ def run_fbank(frame: pd.DataFrame, speech_dir: str | Path, out_dir: str | Path, 
     index = read_index(speech_dir)
     table = frame[["caption_id", "image_id", "class_id", "split"]].merge(
         index, on="caption_id", how="inner", validate="one_to_one")
-    reader = ClipReader(speech_dir)
+    reader = ClipReader(speech_dir, cfg.max_samples)   # clips are read only as far as max_frames
     window = int(SAMPLE_RATE * cfg.frame_length_ms / 1000)
     metrics: dict[str, float] = {"fbank/captions_without_speech": len(frame) - len(table)}
     audio_seconds = truncated = 0.0

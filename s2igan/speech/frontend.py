@@ -51,6 +51,16 @@ class FbankConfig:
         one_of("fbank.on_bad_input", self.on_bad_input, ("error", "skip"))
         at_least("fbank.threads", self.threads, 1)
 
+    @property
+    def max_samples(self) -> int | None:
+        """16 kHz samples that yield ``max_frames`` frames (None: no limit); longer clips are
+        read only this far (:func:`s2igan.speech.audio.load_audio`)."""
+        if self.max_frames is None:
+            return None
+        shift = int(SAMPLE_RATE * self.frame_shift_ms / 1000)
+        window = int(SAMPLE_RATE * self.frame_length_ms / 1000)
+        return self.max_frames * shift + window
+
 
 def compute_fbank(wave: np.ndarray, cfg: FbankConfig) -> np.ndarray:
     """(N,) 16 kHz float32 in [-1, 1] -> (T, num_mel_bins) float32 log-mel energies.
@@ -77,17 +87,20 @@ def text_to_wave(text: str, backend: str = "piper", voice: str | None = None, se
 
     The backend is reseeded with ``seed`` first, so the same text gives the same speech.
     """
+    text = clean_text(text, "text")   # refused before a backend loads
     tts = make_backend(backend, **backend_kwargs)
     voice = voice or tts.voices()[0]
     tts.reseed(seed)
-    wave = to_16k_mono(tts.synthesize(clean_text(text, "text"), voice), tts.sample_rate)
+    wave = to_16k_mono(tts.synthesize(text, voice), tts.sample_rate)
     check_clip(wave, f"TTS output for {text!r}")
     return wave
 
 
-def audio_to_wave(path: str | Path) -> np.ndarray:
-    """Read an audio file as validated 16 kHz mono float32 (BadInputError if unreadable)."""
-    return load_audio(path)
+def audio_to_wave(path: str | Path, max_samples: int | None = None) -> np.ndarray:
+    """Read an audio file as validated 16 kHz mono float32 (BadInputError if unreadable, a
+    directory, or longer than :data:`~s2igan.speech.audio.MAX_SECONDS`); with ``max_samples``
+    (:attr:`FbankConfig.max_samples`) only the start the filterbank keeps is read."""
+    return load_audio(path, max_samples)
 
 
 def pad_fbanks(fbanks: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,4 +143,4 @@ class SpeechFrontend:
         return self.filterbank(self.text_wave(text))
 
     def audio_fbank(self, path: str | Path) -> np.ndarray:
-        return self.filterbank(audio_to_wave(path))
+        return self.filterbank(audio_to_wave(path, self.fbank.max_samples))

@@ -82,10 +82,13 @@ def read_index(directory: str | Path) -> pd.DataFrame:
 
 
 class ClipReader:
-    """Reads clips of an index as validated 16 kHz mono float32, memory-mapping each shard once."""
+    """Reads clips of an index as validated 16 kHz mono float32, memory-mapping each shard once;
+    with ``max_samples``, a real recording is read only as far as that many 16 kHz samples
+    (synthesised clips are short and memory-mapped, so they are returned whole)."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, max_samples: int | None = None):
         self.directory = Path(directory)
+        self.max_samples = max_samples
         self._shards: dict[str, np.ndarray] = {}
 
     def _shard(self, name: str) -> np.ndarray:
@@ -98,7 +101,7 @@ class ClipReader:
 
     def __call__(self, row) -> np.ndarray:
         if row.source == "real":
-            return load_audio(row.path)
+            return load_audio(row.path, self.max_samples)
         shard = self._shard(row.shard)
         if row.start + row.length > len(shard):
             raise BadInputError(self.directory / row.shard,

@@ -10,8 +10,12 @@ from s2igan.io import BadInputError
 _SPACES = re.compile(r"\s+")
 
 
+MAX_TEXT_CHARS = 1000   # longest caption sent to a TTS backend (CUB captions: under 300)
+
+
 def clean_text(text: str | None, where: str) -> str:
-    """Collapse whitespace; refuse empty text or text without a single letter or digit.
+    """Collapse whitespace; refuse empty text, text without a single letter or digit, and text
+    longer than :data:`MAX_TEXT_CHARS` (after collapsing whitespace).
 
     A caption of only punctuation or symbols gives Piper/espeak nothing to say (Piper returns no
     audio at all), so it is bad input rather than a silent clip.
@@ -21,6 +25,9 @@ def clean_text(text: str | None, where: str) -> str:
     text = _SPACES.sub(" ", text).strip()
     if not any(ch.isalnum() for ch in text):
         raise BadInputError(where, f"caption has no speakable characters: {text[:40]!r}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadInputError(where, f"caption too long: {len(text):,} characters, more than "
+                                   f"{MAX_TEXT_CHARS:,} (MAX_TEXT_CHARS): {text[:40]!r}...")
     return text
 
 
