@@ -2,8 +2,10 @@
 
     s2igan generate --text "this bird has a red crown, blue wings and a white belly" -o out/
     s2igan generate --audio my_caption.wav -o out/
-    s2igan listen 'img00012#3' -o caption.wav
+    s2igan captions --split test --limit 5      # caption ids (e.g. sb_c003_i002#1), class, text
+    s2igan listen 'sb_c003_i002#1' -o caption.wav
     s2igan ui                      # MLflow UI on http://127.0.0.1:5000 (loopback only)
+    s2igan --version
 
 The pipeline itself runs through DVC (`dvc repro`); these commands use what it produced in the
 current workspace.
@@ -17,22 +19,51 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
-from s2igan.config import from_dict, load_params
+import yaml
+
+from s2igan import __version__
+from s2igan.config import ConfigError, from_dict, load_params
+from s2igan.data import manifest
 from s2igan.generate import generate
 from s2igan.io import BadInputError
 from s2igan.speech.frontend import FbankConfig
 from s2igan.speech.store import listen
+from s2igan.speech.synth import TTSConfig
+from s2igan.tracking import DEFAULT_URI, unreachable
+
+MANIFEST = Path("data/prepared/manifest.parquet")   # the `prepare` stage's output (dvc.yaml)
+SERVABLE = ("", "file", "sqlite", "postgresql", "mysql", "mssql")   # `mlflow server` stores
+
+
+def _params(root: Path, *sections: str) -> dict[str, Any]:
+    """The workspace's params.yaml, with ``sections`` checked to be there (one-line errors)."""
+    path = root / "params.yaml"
+    if not path.is_file():
+        raise BadInputError(path, "not found: run s2igan in the s2igan repo (where params.yaml "
+                                  "is) or pass --workspace DIR")
+    try:
+        params = load_params(path)
+    except yaml.YAMLError as exc:
+        raise BadInputError(path, "not valid YAML: " + " ".join(str(exc).split())) from None
+    if not isinstance(params, dict):
+        raise BadInputError(path, f"not a mapping of sections (got {type(params).__name__})")
+    for name in sections:
+        if not isinstance(params.get(name), dict):
+            raise BadInputError(path, f"no {name!r} section")
+    return params
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     root = Path(args.workspace)
-    params = load_params(root / "params.yaml")
+    params = _params(root, "tts", "fbank")
     paths = generate(audio=args.audio, text=args.text, out=Path(args.out), n=args.n, seed=args.seed,
                      sen_checkpoint=root / "models/sen/best.pt",
                      generator_checkpoint=root / "models/rdg/generator.pt",
-                     tts_backend=params["tts"]["backend"],
+                     tts_backend=from_dict(TTSConfig, params["tts"], "tts").backend,
                      fbank_config=from_dict(FbankConfig, params["fbank"], "fbank"))
     for path in paths:
         print(path)
@@ -42,6 +73,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_listen(args: argparse.Namespace) -> int:
     text = listen(Path(args.speech_dir), args.caption_id, Path(args.out))
     print(f"{args.out}: {text}")
+    return 0
+
+
+def _cmd_captions(args: argparse.Namespace) -> int:
+    frame = manifest.read(Path(args.workspace) / MANIFEST)
+    if args.split:
+        frame = frame[frame["split"] == args.split]
+    if args.limit is not None:
+        if args.limit < 0:
+            raise BadInputError(None, f"--limit must be >= 0, got {args.limit}")
+        frame = frame.head(args.limit)
+    for row in frame.itertuples(index=False):
+        text = " ".join(row.text.split()) if isinstance(row.text, str) else ""   # None: no transcript
+        print(f"{row.caption_id}\tclass {row.class_id}\t{text}".rstrip())
     return 0
 
 
@@ -90,8 +135,28 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the tracking store on loopback; when ``MLFLOW_TRACKING_URI`` names an http(s)
+    server, that server already is the UI: say where it is and start nothing."""
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    uri = env.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    uri = env.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if scheme in ("http", "https"):
+        why = unreachable(uri)
+        if why:
+            raise BadInputError(None, f"MLFLOW_TRACKING_URI={uri} does not answer ({why})")
+        print(f"MLflow UI: {uri} (the tracking server of MLFLOW_TRACKING_URI; nothing started)")
+        return 0
+    if not env.get("MLFLOW_TRACKING_URI") and not Path("params.yaml").is_file():
+        raise BadInputError(None, "no params.yaml here: run s2igan ui in the s2igan repo (its "
+                                  "store is mlflow.db there) or set MLFLOW_TRACKING_URI")
+    if scheme == "sqlite":
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.parent.is_dir():
+            raise BadInputError(db.parent, f"no such folder for the store of {uri}")
+    elif uri.startswith("databricks") or scheme.split("+")[0] not in SERVABLE:
+        raise BadInputError(None, f"MLFLOW_TRACKING_URI={uri}: s2igan ui serves sqlite, file and "
+                                  "database stores and points at http(s) servers; open this "
+                                  "one with its own UI")
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", args.host, "--port", str(args.port),
            "--workers", "1", "--backend-store-uri", uri]
     print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
@@ -100,6 +165,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2igan", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="spoken description -> image(s), with this workspace's models")
@@ -112,8 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--workspace", default=".", help="repo root holding models/ and params.yaml")
     gen.set_defaults(func=_cmd_generate)
 
+    cap = sub.add_parser("captions", help="list caption ids (with class and text) of the manifest")
+    cap.add_argument("--split", choices=manifest.SPLITS, help="only this split")
+    cap.add_argument("--limit", type=int, help="at most this many captions")
+    cap.add_argument("--workspace", default=".", help="repo root holding data/prepared")
+    cap.set_defaults(func=_cmd_captions)
+
     lis = sub.add_parser("listen", help="write one synthesised caption as a wav file")
-    lis.add_argument("caption_id", help="caption id from the manifest, e.g. 'img00012#3'")
+    lis.add_argument("caption_id", help="caption id from the manifest (`s2igan captions`), "
+                                        "e.g. 'sb_c003_i002#1'")
     lis.add_argument("-o", "--out", default="caption.wav")
     lis.add_argument("--speech-dir", default="data/speech")
     lis.set_defaults(func=_cmd_listen)
@@ -129,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except BadInputError as exc:
-        print(f"s2igan {args.command}: error: {exc}", file=sys.stderr)
+    except (BadInputError, ConfigError, OSError) as exc:   # one line, no traceback
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"s2igan: {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
