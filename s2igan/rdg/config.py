@@ -100,6 +100,8 @@ class RDGConfig:
     kl_weight: float = 2.0             # weight of the conditioning-augmentation KL term
     uncond_weight: float = 1.0         # weight of the unconditional terms of Eq. (15)/(17)
     mismatch: bool = True              # StackGAN-v2's (real image, wrong caption) = fake term
+    mode_seeking: float = 0.0          # weight of the mode-seeking term (MSGAN; 0 = off, paper):
+                                       # a batch holds B/2 captions twice, with two noises each
     diff_augment: str = "none"         # none | translation: DiffAugment of D inputs (augment.py)
     ema_decay: float = 0.999           # EMA of the generator used for sampling and evaluation
     amp: bool = True                   # mixed precision (GPU only)
@@ -111,6 +113,10 @@ class RDGConfig:
 
     def __post_init__(self) -> None:
         augmenter(self.diff_augment)   # raises on an unknown kind
+        if self.mode_seeking < 0:
+            raise ValueError(f"rdg.mode_seeking must be >= 0, got {self.mode_seeking}")
+        if self.mode_seeking and self.batch_size < 2:
+            raise ValueError("rdg.mode_seeking needs rdg.batch_size >= 2")
         at_least("rdg.epochs", self.epochs, 1)
         at_least("rdg.batch_size", self.batch_size, 1)
         positive("rdg.lr_g", self.lr_g)

@@ -88,3 +88,16 @@ def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
 def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) of the conditioning augmentation (Eq. 11), element mean."""
     return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def mode_seeking_loss(images: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mode-seeking term of MSGAN (Mao et al., CVPR 2019), not in the paper.
+
+    ``images`` (B, 3, S, S) and ``z`` (B, z_dim) where rows ``i`` and ``i + B/2`` share a caption:
+    ``1 / (mean |x_i - x_j| / mean |z_i - z_j| + eps)``, averaged over the pairs. Minimising it makes
+    two noises of one caption give different images (the noise must matter).
+    """
+    half = len(images) // 2
+    dx = (images[:half] - images[half:2 * half]).abs().flatten(1).mean(1)
+    dz = (z[:half] - z[half:2 * half]).abs().mean(1)
+    return (1.0 / (dx / dz + eps)).mean()

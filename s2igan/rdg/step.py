@@ -18,7 +18,8 @@ from s2igan.rdg.augment import augmenter
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, init_weights
-from s2igan.rdg.losses import Matching, discriminator_loss, generator_adv_loss, kl_loss
+from s2igan.rdg.losses import (Matching, discriminator_loss, generator_adv_loss, kl_loss,
+                               mode_seeking_loss)
 from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
                                  rs_generator_loss)
 
@@ -136,6 +137,10 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
                            for d, fake in zip(ds, fakes)]).sum()
     kl = kl_loss(mu.float(), logvar.float())
     loss_g = adv.float() + rdg.kl_weight * kl
+    if rdg.mode_seeking:
+        ms = mode_seeking_loss(fakes[-1].float(), batch["z"])
+        loss_g = loss_g + rdg.mode_seeking * ms
+        out["g_ms"] = float(ms.detach())
     if fake_emb is not None:
         if nets.relation is not None:
             nets.relation.eval().requires_grad_(False)

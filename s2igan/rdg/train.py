@@ -30,7 +30,7 @@ from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
 from s2igan.rdg.step import RDGNets, build_nets, train_step
 
-LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs")
+LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms")
 
 
 @dataclass
@@ -178,6 +178,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         for k in tqdm(range(n_batches), desc=f"rdg epoch {epoch + 1}/{rdg.epochs}", unit="step",
                       leave=False):
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
+            if rdg.mode_seeking:            # the first half twice: pairs (i, i + B/2) share a caption
+                caps = np.concatenate([caps[:len(caps) // 2]] * 2)
             out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs),
                              dg, rs, rdg, fine_grained)
             for key, v in out.items():

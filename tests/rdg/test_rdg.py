@@ -17,7 +17,7 @@ from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, UpConv3x3
-from s2igan.rdg.losses import Matching, match_loss
+from s2igan.rdg.losses import Matching, match_loss, mode_seeking_loss
 from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, RelationClassifier,
                                  damsm_matching_loss, relation_pairs, rs_classifier_loss,
                                  rs_generator_loss)
@@ -347,3 +347,34 @@ def test_matching_head_loss_by_hand_and_its_gradients():
                             Matching(F.normalize(torch.randn(4, E), dim=1), None, 1.0))
     grads = torch.autograd.grad(only_match, list(nets.generator.parameters()), allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_mode_seeking_loss_by_hand_and_paired_batches(tmp_path):
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [1.0, 3.0]])
+    x = torch.zeros(4, 3, 2, 2)
+    x[2] += 0.5                                     # pair (0, 2) differs by 0.5, pair (1, 3) by 0
+    # pair 0: 1 / (0.5 / 1.0 + eps); pair 1: 1 / (0 / 1.0 + eps)
+    want = (1 / (0.5 + 1e-5) + 1 / 1e-5) / 2
+    assert mode_seeking_loss(x, z).item() == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="mode_seeking"):
+        RDGConfig(mode_seeking=-1.0)
+    # in training, rows i and i + B/2 share a caption (same speech embedding and real image)
+    seen = []
+    import s2igan.rdg.train as train_mod
+    real_step = train_mod.train_step
+
+    def spy(nets, batch, *args):
+        seen.append(batch)
+        return real_step(nets, batch, *args)
+
+    train_mod.train_step = spy
+    try:
+        out = train_rdg(tiny_data(), tiny_dg(), RSConfig(enabled=False),
+                        RDGConfig(epochs=1, batch_size=4, device="cpu", mode_seeking=1.0),
+                        fine_grained=True, model_dir=tmp_path / "m", report_dir=tmp_path / "r",
+                        max_steps=1)
+    finally:
+        train_mod.train_step = real_step
+    y, z = seen[0]["y"], seen[0]["z"]
+    assert torch.equal(y[:2], y[2:]) and not torch.equal(z[:2], z[2:])
+    assert "g_ms" in out and math.isfinite(out["g_ms"])
