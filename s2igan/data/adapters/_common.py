@@ -7,8 +7,11 @@ download sees at once which archive is missing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from PIL import Image
 
 from s2igan.io import BadInputError
 
@@ -92,6 +95,43 @@ def check_exists(paths: Iterable[Path], what: str) -> None:
     for path in paths:
         if not path.is_file():
             raise BadInputError(path, f"missing {what} {path.name}")
+
+
+def check_images(paths: Iterable[Path], what: str) -> None:
+    """Raise naming the first path in ``paths`` that is missing or does not decode.
+
+    Every image is decoded in full (PIL ``load``), so a truncated download or a corrupt file is
+    refused when the dataset is read, naming the file, instead of failing hours later in the
+    ``features`` stage. Cost: one decode per image, about 1-2 ms for a CUB-sized JPEG, i.e.
+    roughly 15-30 s for the 11,788 CUB images on one core (the ``prepare`` stage runs once).
+    """
+    for path in paths:
+        if not path.is_file():
+            raise BadInputError(path, f"missing {what} {path.name}")
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise BadInputError(path, f"corrupt or truncated image: {exc}") from None
+
+
+def inside(root: Path, relative: str, source: Path, where: str,
+           base: Path | None = None) -> Path:
+    """``base / relative`` (``base`` defaults to ``root``), refused unless it stays under ``root``.
+
+    A dataset index naming an absolute path or one that climbs out with ``..`` would make the
+    pipeline read files outside ``data.root``; ``source`` is the index file that named it,
+    ``where`` its line or record. The check is on the path's text (``..`` folded), so a dataset
+    whose ``images/`` folder is a symbolic link to another disk is still accepted.
+    """
+    root = Path(root)
+    path = (root if base is None else Path(base)) / relative
+    top = os.path.normpath(os.path.abspath(root))
+    full = os.path.normpath(os.path.abspath(path))
+    if Path(relative).is_absolute() or os.path.commonpath([top, full]) != top:
+        raise BadInputError(source, f"{where}: path {relative!r} is outside the dataset root "
+                            f"{root}")
+    return path
 
 
 def class_split(train_file: Path, test_file: Path, classes: Iterable[str],

@@ -17,6 +17,8 @@ The text files may also sit in ``root/Flickr8k_text/`` (the zip's own folder). O
 in the three split files are used; every spoken caption of those images listed in
 ``wav2capt.txt`` becomes one manifest row (``caption_idx`` = ``n``), with ``class_id`` -1 and
 ``class_name`` "" (Flickr8k has no classes, so the SEN uses no distinctive loss, Eq. (9)).
+Image and recording names must stay under ``root`` (no absolute paths, no ``..`` out of it), and
+every split image is decoded once (a truncated or corrupt JPEG is refused, naming the file).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import pandas as pd
 
 from s2igan.data import manifest
 from s2igan.data.adapters._common import (
-    check_exists, first_existing, read_lines, read_names, read_records, require, split_line)
+    check_exists, check_images, first_existing, inside, read_lines, read_names, read_records,
+    require, split_line)
 from s2igan.io import BadInputError
 
 DATASET = "flickr8k"
@@ -47,10 +50,11 @@ def load(root: Path) -> pd.DataFrame:
     for split, name in SPLIT_FILES.items():
         path = first_existing([d / name for d in text_dirs], f"{split} image names ({TEXT_HINT})")
         for image in read_names(path, "one image name <image>.jpg per line"):
+            inside(root, image, path, f"image {image!r}", base=image_dir)
             if image in split_of and split_of[image] != split:
                 raise BadInputError(path, f"image {image} is also in the {split_of[image]} split")
             split_of[image] = split
-    check_exists((image_dir / image for image in split_of), "Flickr8k image")
+    check_images((image_dir / image for image in split_of), "Flickr8k image")
 
     tokens = [d / "Flickr8k.token.txt" for d in text_dirs if (d / "Flickr8k.token.txt").exists()]
     texts = _read_tokens(tokens[0]) if tokens else {}
@@ -66,6 +70,7 @@ def load(root: Path) -> pd.DataFrame:
         if image not in split_of:
             continue
         idx = int(tag[1:])
+        inside(root, wav, wav2capt, f"line {lineno}", base=audio_dir / "wavs")
         rows.append({"image_id": Path(image).stem, "image_path": str(image_dir / image),
                      "split": split_of[image], "caption_idx": idx,
                      "text": texts.get((image, idx)),

@@ -4,7 +4,8 @@ Expected under ``root`` (the unpacked ``102flowers.tgz``, giving ``jpg/``, with 
 Reed et al.'s ``cvpr2016_flowers`` archive beside it)::
 
     jpg/image_XXXXX.jpg                       8,189 images
-    text_c10/class_XXXXX/image_XXXXX.txt      10 captions per image, one per line
+    text_c10/class_XXXXX/image_XXXXX.txt      10 captions per image, one per line (fewer is
+                                              refused, naming the file; more are kept)
     trainvalclasses.txt                       82 class_XXXXX names (split "train")
     testclasses.txt                           20 class_XXXXX names (split "test")
 
@@ -12,7 +13,8 @@ The class of an image is taken from its caption folder ``class_XXXXX`` (1-based 
 ``class_id = XXXXX - 1``), not from the original ``imagelabels.mat``: the two agree, and this
 way no MATLAB-file reader (scipy.io) is needed. Every image with a caption file becomes part of
 the manifest; images under ``jpg/`` without captions are ignored. Split by class, 82/20, as in
-StackGAN and S2IGAN (Sec. IV-A).
+StackGAN and S2IGAN (Sec. IV-A). Every image with captions is decoded once, so a truncated or
+corrupt JPEG is refused here, naming the file (see ``_common.check_images`` for the cost).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from s2igan.data import manifest
-from s2igan.data.adapters._common import check_exists, class_split, read_captions, require
+from s2igan.data.adapters._common import check_images, class_split, read_captions, require
 from s2igan.io import BadInputError
 
 DATASET = "oxford"
 KIND = "fine_grained"
 CLASS_DIR = re.compile(r"class_(\d{5})")
+CAPTIONS_PER_IMAGE = 10
 CAPTIONS_HINT = "Reed et al. captions: unpack cvpr2016_flowers's text_c10/ into the root"
 
 
@@ -52,13 +55,17 @@ def load(root: Path) -> pd.DataFrame:
                      for path in sorted((text_dir / name).glob("*.txt"))]
     if not caption_files:
         raise BadInputError(text_dir, f"no caption files image_XXXXX.txt ({CAPTIONS_HINT})")
-    check_exists((root / "jpg" / f"{path.stem}.jpg" for _, path in caption_files),
+    check_images((root / "jpg" / f"{path.stem}.jpg" for _, path in caption_files),
                  "Oxford-102 image (jpg/, for caption file of the same name)")
     rows: list[dict] = []
     for class_dir, path in tqdm(caption_files, desc="oxford captions", leave=False):
         class_id = int(CLASS_DIR.fullmatch(class_dir).group(1)) - 1
         image_path = str(root / "jpg" / f"{path.stem}.jpg")
-        for idx, text in enumerate(read_captions(path, "one caption per line")):
+        captions = read_captions(path, "one caption per line")
+        if len(captions) < CAPTIONS_PER_IMAGE:
+            raise BadInputError(path, f"{len(captions)} captions, expected "
+                                f"{CAPTIONS_PER_IMAGE} (one per line; {CAPTIONS_HINT})")
+        for idx, text in enumerate(captions):
             rows.append({"image_id": path.stem, "image_path": image_path,
                          "class_id": class_id, "class_name": class_dir,
                          "split": split_of[class_dir], "caption_idx": idx, "text": text})

@@ -18,7 +18,9 @@ Each JSON file is an object with a ``"data"`` list of records, each with at leas
 ``"asr_text"`` are optional (``asr_text`` becomes the manifest's ``text``, for reports only).
 Optional top-level keys ``"audio_base_path"`` / ``"image_base_path"`` (absolute, or relative to
 ``root``) replace ``root`` / ``root/images`` as the bases when they name an existing folder; the
-release's own JSON files carry its authors' absolute paths, which are ignored elsewhere.
+release's own JSON files carry its authors' absolute paths, which are ignored elsewhere. Every
+image and recording must end up under ``root`` (a record or base path outside it is refused,
+naming the JSON file), and every image is decoded once (a corrupt JPEG is refused, naming it).
 
 The scene class comes from the image path: the folders between the optional one-letter folder
 and the file name, e.g. ``b/bedroom`` -> ``bedroom``, ``d/dinette/home`` -> ``dinette/home``.
@@ -36,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from s2igan.data import manifest
-from s2igan.data.adapters._common import check_exists, require
+from s2igan.data.adapters._common import check_exists, check_images, inside, require
 from s2igan.io import BadInputError
 
 DATASET = "places"
@@ -73,7 +75,7 @@ def load(root: Path) -> pd.DataFrame:
     if leaked:
         raise BadInputError(test_file, f"image {leaked[0]!r} is in both train.json and "
                             f"{test_file.name} ({len(leaked)} such images)")
-    check_exists((Path(r["image_path"]) for r in rows), "Places image")
+    check_images((Path(r["image_path"]) for r in rows), "Places image")
     check_exists((Path(r["audio_path"]) for r in rows), "spoken caption")
     return manifest.build(rows, DATASET, KIND)
 
@@ -95,6 +97,8 @@ def _read_split(root: Path, path: Path, split: str) -> list[dict]:
                 and isinstance(record.get("image"), str)):
             raise BadInputError(path, f"data[{i}]: expected an object with string keys "
                                 "\"wav\" and \"image\"")
+        inside(root, record["image"], path, f"data[{i}].image", base=image_base)
+        inside(root, record["wav"], path, f"data[{i}].wav", base=audio_base)
         name = scene_class(record["image"])
         if name is None:
             continue
