@@ -13,7 +13,7 @@ from s2igan.data import manifest
 from s2igan.data.adapters import ADAPTERS, load_dataset
 from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import SynthBirdsConfig, generate
-from s2igan.io import BadInputError, atomic_dir
+from s2igan.io import BadInputError, atomic_dir, atomic_path
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,27 @@ def summary(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def prepare(cfg: DataConfig, out_dir: str | Path, sheet_png: str | Path) -> dict[str, int]:
-    """Write ``out_dir/manifest.parquet`` (and the SynthBirds images) atomically and the contact
-    sheet ``sheet_png``; returns :func:`summary` of the manifest."""
+    """Write ``out_dir/manifest.parquet`` (and the SynthBirds images) and the contact sheet
+    ``sheet_png``; returns :func:`summary` of the manifest.
+
+    All or nothing: both outputs are written under temporary names first (the sheet from the
+    images still in the temporary folder), and renamed into place only when both are complete,
+    the folder first, then the sheet. A failure on the way (a bad image, the sheet) leaves the
+    previous ``out_dir`` and ``sheet_png`` as they were.
+    """
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_path(sheet_png) as sheet_tmp, atomic_dir(out_dir) as tmp:
         frame = load_frame(cfg, out_dir, tmp)
         manifest.write(frame, tmp / "manifest.parquet")
-    contact_sheet(frame, sheet_png, n=cfg.contact_sheet_images)
+        staged = frame.copy()
+        staged["image_path"] = staged["image_path"].map(lambda p: _staged(p, out_dir, tmp))
+        contact_sheet(staged, sheet_tmp, n=cfg.contact_sheet_images)
     return summary(frame)
+
+
+def _staged(path: str, out_dir: Path, tmp: Path) -> str:
+    """Where an image recorded under ``out_dir`` is before ``tmp`` is renamed to ``out_dir``."""
+    try:
+        return str(tmp / Path(path).relative_to(out_dir))
+    except ValueError:   # a real dataset's image, outside out_dir
+        return path
