@@ -2,10 +2,12 @@
 
 Every stage writes through :func:`atomic_path` / :func:`atomic_dir`: the data goes to a temporary
 name beside the target (``.<name>.<8 random characters>.tmp``, a file or a folder) and is renamed
-into place only when complete, so a failed stage leaves no partial output behind. A process killed
-with SIGKILL (or a power cut) cannot remove its temporary; :func:`remove_stale_temporaries`, called
-by :func:`s2igan.stage.run_stage` on every path of a stage's command line, removes such leftovers
-(and the ``.<name>.old`` folder of an interrupted swap) when the stage next starts.
+into place only when complete, so a failed stage leaves no partial output behind; before the
+rename it gets the mode the umask gives a new file or folder (0644 / 0755 under umask 022), not
+the 0600 / 0700 of ``tempfile``. A process killed with SIGKILL (or a power cut) cannot remove its
+temporary; :func:`remove_stale_temporaries`, called by :func:`s2igan.stage.run_stage` on every
+path of a stage's command line, removes such leftovers (and the ``.<name>.old`` folder of an
+interrupted swap) when the stage next starts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ class BadInputError(RuntimeError):
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
 
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: Path, is_dir: bool) -> None:
+    """Give a temporary the mode a plain ``open``/``mkdir`` would have given it: mkstemp and
+    mkdtemp create 0600 / 0700, which would make every output private to its writer."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path beside ``target``; rename it onto ``target`` on success."""
@@ -39,6 +60,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _usual_mode(tmp_path, is_dir=False)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -53,6 +75,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        _usual_mode(tmp, is_dir=True)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
