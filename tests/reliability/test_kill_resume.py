@@ -1,7 +1,9 @@
 """kill -9 in the middle of training, then the same command again: the real `sen` stage
-(`python stages/sen.py ...`, tiny SEN) killed with SIGKILL at a random moment after its first
-checkpoint resumes from ``models/sen/last.pt`` and ends with the metrics of an uninterrupted run
-(every key but the timings), and no temporary is left behind."""
+(`python stages/sen.py ...`, tiny SEN) and the real `rdg` stage (`python stages/rdg.py ...`, tiny
+generator, no relation supervisor: its ImageNet backbone is not at hand offline) killed with
+SIGKILL at a random moment after their first checkpoint resume from ``models/<stage>/last.pt``
+and end with the metrics of an uninterrupted run (every key but the timings) and the same
+``loss.csv``, and no temporary is left behind."""
 
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 import yaml
+from PIL import Image
 
+from conftest import E
+
+from s2igan.arrays import save_vectors
 from s2igan.checkpoint import load_checkpoint
 from s2igan.data import manifest
 
@@ -27,7 +36,20 @@ SEN = {"embed_dim": 32, "gru_hidden": 16, "gru_layers": 1, "conv_channels": [8, 
        "att_hidden": 8, "epochs": EPOCHS, "batch_size": 8, "lr": 3e-3, "lr_step": 5,
        "lr_gamma": 0.9, "val_fraction": 0.25, "threads": 1, "device": "cpu",
        "tsne_points": 50}
+RDG_EPOCHS = 30
+RDG = {"dg": {"image_sizes": [16, 32], "ngf": 16, "ndf": 4, "z_dim": 8, "ca_dim": 6,
+              "res_blocks": 1},
+       "rs": {"enabled": False},
+       "rdg": {"epochs": RDG_EPOCHS, "batch_size": 4, "mode_seeking": 1.0, "device": "cpu",
+               "num_threads": 1, "sample_captions": 2, "diff_augment": "translation"},
+       "features": {"weights": None}}
 DOWN = "http://127.0.0.1:9"   # no tracking server: one warning, the metrics JSON is written
+
+COMMANDS = {
+    "sen": ["data/prepared", "data/fbank", "data/features", "models/sen", "reports/sen"],
+    "rdg": ["data/prepared", "data/embeddings", "data/features", "models/sen", "models/rdg",
+            "reports/rdg"],
+}
 
 
 def _sen_fixtures():
@@ -38,7 +60,7 @@ def _sen_fixtures():
     return module.write_dataset
 
 
-def _workspace(root: Path) -> Path:
+def _sen_workspace(root: Path) -> Path:
     root.mkdir()
     frame = _sen_fixtures()(root / "data", per_class=6)
     manifest.write(frame, root / "data/prepared/manifest.parquet")
@@ -46,9 +68,31 @@ def _workspace(root: Path) -> Path:
     return root
 
 
-def _command() -> list[str]:
-    return [sys.executable, str(REPO / "stages/sen.py"), "data/prepared", "data/fbank",
-            "data/features", "models/sen", "reports/sen"]
+def _rdg_workspace(root: Path) -> Path:
+    """The SEN tests' manifest (6 classes, 3 images each, 2 captions) with a noise PNG per image
+    at its ``image_path`` and a random unit speech embedding per caption in data/embeddings,
+    the `embed` stage's layout; no SEN or features are read with ``rs.enabled: false``."""
+    root.mkdir()
+    frame = _sen_fixtures()(root / "data", per_class=3)
+    manifest.write(frame, root / "data/prepared/manifest.parquet")
+    rng = np.random.default_rng(0)
+    for path in manifest.images(frame)["image_path"]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / path)
+    for split in ("train", "test"):
+        part = frame[frame["split"] == split]
+        emb = rng.standard_normal((len(part), E)).astype(np.float32)
+        save_vectors(root / "data/embeddings", f"{split}_speech",
+                     pd.DataFrame({"id": part["caption_id"].values,
+                                   "image_id": part["image_id"].values,
+                                   "class_id": part["class_id"].values}),
+                     emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    (root / "params.yaml").write_text(yaml.safe_dump(RDG))
+    return root
+
+
+def _command(stage: str) -> list[str]:
+    return [sys.executable, str(REPO / f"stages/{stage}.py"), *COMMANDS[stage]]
 
 
 def _env() -> dict[str, str]:
@@ -57,29 +101,28 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cwd: Path) -> dict:
-    proc = subprocess.run(_command(), cwd=cwd, env=_env(), capture_output=True, text=True,
+def _run(cwd: Path, stage: str) -> dict:
+    proc = subprocess.run(_command(stage), cwd=cwd, env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((cwd / "reports/sen/metrics.json").read_text())
+    return json.loads((cwd / f"reports/{stage}/metrics.json").read_text())
 
 
 def _untimed(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.startswith("time/")}
 
 
-def _epoch(path: Path) -> int:
-    return int(load_checkpoint(path)["epoch"])
+def _epochs_done(path: Path) -> int:
+    """Epochs trained by a checkpoint: one history row each (sen counts ``epoch`` from 1, rdg
+    from 0)."""
+    return len(load_checkpoint(path)["history"])
 
 
-@pytest.mark.slow
-def test_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path):
-    straight = _run(_workspace(tmp_path / "straight"))
-
-    work = _workspace(tmp_path / "killed")
-    last = work / "models/sen/last.pt"
-    delay = random.uniform(0.0, 0.3)   # training lasts about 1.5 s after it
-    proc = subprocess.Popen(_command(), cwd=work, env=_env(), stdout=subprocess.DEVNULL,
+def _kill_after_first_checkpoint(work: Path, stage: str, epochs: int, delay: float) -> int:
+    """Start the stage in ``work``, SIGKILL it ``delay`` s after ``models/<stage>/last.pt``
+    appears; returns the checkpoint's epoch, asserted to be before the last one."""
+    last = work / f"models/{stage}/last.pt"
+    proc = subprocess.Popen(_command(stage), cwd=work, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
@@ -94,13 +137,53 @@ def test_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path):
         proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    done = _epoch(last)
-    assert 1 <= done < EPOCHS, f"killed {delay:.2f} s after the first checkpoint at epoch {done}"
-    assert not (work / "reports/sen/metrics.json").exists()
+    done = _epochs_done(last)
+    assert 1 <= done < epochs, f"killed {delay:.2f} s after the first checkpoint at epoch {done}"
+    assert not (work / f"reports/{stage}/metrics.json").exists()
+    return done
 
-    resumed = _run(work)
+
+def _no_temporaries(work: Path) -> None:
+    assert not [p for p in work.rglob("*") if p.name.endswith((".tmp", ".old"))]
+
+
+@pytest.mark.slow
+def test_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path):
+    straight = _run(_sen_workspace(tmp_path / "straight"), "sen")
+
+    work = _sen_workspace(tmp_path / "killed")
+    delay = random.uniform(0.0, 0.3)   # training lasts about 1.5 s after it
+    done = _kill_after_first_checkpoint(work, "sen", EPOCHS, delay)
+
+    resumed = _run(work, "sen")
     assert _untimed(resumed) == _untimed(straight), f"killed after epoch {done}"
-    assert _epoch(last) == EPOCHS
+    assert _epochs_done(work / "models/sen/last.pt") == EPOCHS
     assert (work / "reports/sen/loss.csv").read_text() == \
         (tmp_path / "straight/reports/sen/loss.csv").read_text()
-    assert not [p for p in work.rglob("*") if p.name.endswith((".tmp", ".old"))]
+    _no_temporaries(work)
+
+
+def _losses(work: Path) -> pd.DataFrame:
+    return pd.read_csv(work / "reports/rdg/loss.csv").drop(columns="seconds")
+
+
+@pytest.mark.slow
+def test_rdg_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path):
+    straight = _run(_rdg_workspace(tmp_path / "straight"), "rdg")
+    ref = tmp_path / "straight"
+
+    work = _rdg_workspace(tmp_path / "killed")
+    delay = random.uniform(0.0, 0.8)   # training lasts about 3 s after it (0.1 s an epoch)
+    done = _kill_after_first_checkpoint(work, "rdg", RDG_EPOCHS, delay)
+
+    resumed = _run(work, "rdg")
+    assert _untimed(resumed) == _untimed(straight), f"killed after epoch {done}"
+    assert resumed["epochs"] == RDG_EPOCHS
+    assert _epochs_done(work / "models/rdg/last.pt") == RDG_EPOCHS
+    pd.testing.assert_frame_equal(_losses(work), _losses(ref))   # every epoch, timings aside
+    ours = load_checkpoint(work / "models/rdg/generator.pt")["generator"]
+    theirs = load_checkpoint(ref / "models/rdg/generator.pt")["generator"]
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs), f"killed after epoch {done}"
+    final = f"reports/rdg/samples/epoch_{RDG_EPOCHS:03d}.png"
+    assert (work / final).read_bytes() == (ref / final).read_bytes()
+    _no_temporaries(work)
