@@ -38,13 +38,14 @@ class DGConfig:
         if self.d_condition not in ("concat", "projection"):
             raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
                              f"{self.d_condition!r}")
+        if self.d_match < 0:
+            raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
             raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
         for key in ("ndf", "z_dim", "ca_dim"):
             at_least(f"dg.{key}", getattr(self, key), 1)
         at_least("dg.res_blocks", self.res_blocks, 0)
         at_least("dg.max_d_channels", self.max_d_channels, 0)
-        at_least("dg.d_match", self.d_match, 0)
         positive("dg.match_beta", self.match_beta)
 
 
@@ -112,7 +113,8 @@ class RDGConfig:
 
     def __post_init__(self) -> None:
         augmenter(self.diff_augment)   # raises on an unknown kind
-        at_least("rdg.mode_seeking", self.mode_seeking, 0)
+        if self.mode_seeking < 0:
+            raise ValueError(f"rdg.mode_seeking must be >= 0, got {self.mode_seeking}")
         if self.mode_seeking and self.batch_size < 2:
             raise ValueError("rdg.mode_seeking needs rdg.batch_size >= 2")
         at_least("rdg.epochs", self.epochs, 1)
