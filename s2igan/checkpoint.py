@@ -9,6 +9,7 @@ byte tensors, numpy's ``bit_generator.state`` a dict of strings and integers.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,37 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
-                    what: str = "checkpoint", missing: str = "") -> dict[str, Any]:
+                    what: str = "checkpoint", missing: str = "",
+                    keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """The dict saved by :func:`save_checkpoint`, weights only; :class:`BadInputError` naming
-    ``what`` when the file is missing (``missing``: the hint to add) or not a checkpoint."""
+    ``what`` when the file is missing (``missing``: the hint to add), not a checkpoint, or a
+    checkpoint without the entries ``keys`` (another model's file)."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, f"{what} not found" + (f" ({missing})" if missing else ""))
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for a broken/foreign file
         raise BadInputError(path, f"not a readable {what} ({exc})") from None
+    absent = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if absent:
+        raise BadInputError(path, f"not a {what}: no {', '.join(absent)} in it")
+    return state
+
+
+def code_fingerprint(*packages: str) -> str:
+    """SHA-1 of the Python sources of the named ``s2igan`` subpackages (e.g. ``"rdg"``).
+
+    A resumable checkpoint records it, so that a run is only continued by the code that started
+    it: after an edit of the training code, DVC re-runs the stage and training starts afresh
+    instead of continuing the old weights with new code."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for name in packages:
+        for src in sorted((root / name).rglob("*.py")):
+            h.update(src.relative_to(root).as_posix().encode())
+            h.update(src.read_bytes())
+    return h.hexdigest()
 
 
 def rng_state(rng: np.random.Generator | None = None) -> dict[str, Any]:

@@ -151,7 +151,8 @@ class Judges:
 
     @classmethod
     def load(cls, path: str | Path) -> "Judges":
-        obj = load_checkpoint(path, "cpu", "judge models", "run the `judge` stage first")
+        obj = load_checkpoint(path, "cpu", "judge models", "run the `judge` stage first",
+                              ("config", "image_size", "classes", "class_ids", "attributes", "values"))
         width = obj["config"]["width"]
         classes = attributes = None
         if obj["classes"] is not None:

@@ -21,7 +21,8 @@ from s2igan.rdg.generator import Generator
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
     """The EMA generator saved by training (``models/rdg/generator.pt``), in eval mode."""
-    ckpt = load_checkpoint(path, device, "trained generator", "run `dvc repro` first")
+    ckpt = load_checkpoint(path, device, "trained generator", "run `dvc repro` first",
+                           ("config", "embed_dim", "generator"))
     try:
         g = Generator(from_dict(DGConfig, ckpt["config"], "generator config"), ckpt["embed_dim"])
         g.load_state_dict(ckpt["generator"])

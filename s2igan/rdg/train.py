@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from s2igan.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from s2igan.checkpoint import (code_fingerprint, load_checkpoint, rng_state, save_checkpoint,
+                               set_rng_state)
 from s2igan.config import to_dict
 from s2igan.data.images import to_float
 from s2igan.device import resolve_device
@@ -56,8 +57,8 @@ def _same_run(saved: dict, current: dict) -> bool:
 def data_fingerprint(data: TrainData) -> str:
     """Identity of what the generator trains on: image ids and classes, every speech embedding
     (so a retrained SEN changes it) and the real image embeddings of the RS (a new backbone or
-    SEN). A checkpoint with another fingerprint is never resumed. Code changes are not seen:
-    after editing the RDG code, delete ``models/rdg/last.pt`` (or change a param)."""
+    SEN). A checkpoint with another fingerprint is never resumed; the training code is
+    fingerprinted beside it (:func:`s2igan.checkpoint.code_fingerprint`)."""
     h = hashlib.sha1()
     h.update("|".join(map(str, data.image_ids)).encode())
     for arr in (data.class_ids, data.caption_image, data.speech, data.image_emb):
@@ -154,13 +155,16 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     configs = _configs(dg, rs, rdg)
     history: list[dict] = []
     start = 0
-    fp = data_fingerprint(data)
+    fp = data_fingerprint(data) + ":" + code_fingerprint("rdg")
     last = model_dir / "last.pt"
     if resume and last.is_file():
-        ckpt = load_checkpoint(last, device, "RDG checkpoint")
-        # resume only the same run (params but the epoch count, data) and never a longer one
+        ckpt = load_checkpoint(last, device, "RDG checkpoint",
+                               ("config", "embed_dim", "epoch", "history"))
+        # resume only an unfinished run of the same params (but the epoch count), data and
+        # code; a finished one (or a longer one) trains afresh: DVC re-runs the stage only when
+        # something changed, and the stage's outputs (sample grids) must be made again
         if (_same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim
-                and ckpt.get("fingerprint") == fp and int(ckpt["epoch"]) < rdg.epochs):
+                and ckpt.get("fingerprint") == fp and int(ckpt["epoch"]) + 1 < rdg.epochs):
             restore(nets, ckpt)
             history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
     fixed = torch.Generator().manual_seed(rdg.seed + 7919)

@@ -22,7 +22,8 @@ from s2igan.sen.model import ImageEncoder, SpeechEncoder
 
 def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A SEN checkpoint dict (:class:`BadInputError` if missing or unreadable)."""
-    return load_checkpoint(path, map_location, "SEN checkpoint", "run the `sen` stage first")
+    return load_checkpoint(path, map_location, "SEN checkpoint", "run the `sen` stage first",
+                           ("config", "dims", "speech_encoder", "image_encoder"))
 
 
 def build_encoders(cfg: SENConfig, dims: dict[str, int]) -> tuple[SpeechEncoder, ImageEncoder]:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from s2igan.checkpoint import rng_state, save_checkpoint, set_rng_state
+from s2igan.checkpoint import code_fingerprint, rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
 from s2igan.device import resolve_device
 from s2igan.io import atomic_path
@@ -78,7 +78,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas),
                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    fp = fingerprint(train, val)
+    fp = fingerprint(train, val) + ":" + code_fingerprint("sen")
     history: list[dict] = []
     best = {"map": -math.inf, "epoch": 0}
     start = 0
@@ -88,7 +88,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         state = load_state(last, device)
         same = (_comparable(state["config"]) == _comparable(to_dict(cfg))
                 and state.get("fingerprint") == fp and state["dims"] == dims
-                and state["epoch"] <= cfg.epochs)
+                and state["epoch"] < cfg.epochs)     # a finished run trains afresh
         if same:
             speech.load_state_dict(state["speech_encoder"])
             image.load_state_dict(state["image_encoder"])

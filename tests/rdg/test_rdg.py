@@ -155,6 +155,10 @@ def test_step_updates_generator_and_discriminators():
     assert nets.step == 1
 
 
+def _tiny_samples() -> SampleSpec:
+    return SampleSpec(torch.randn(2, E), torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+
+
 def _state(path):
     ckpt = load_checkpoint(path)   # weights_only=True: plain tensors, numbers, strings
     return ckpt["generator_ema"], ckpt["discriminators"], ckpt["history"]
@@ -197,9 +201,52 @@ def test_resume_refuses_other_data_and_longer_runs(tmp_path):
     # fewer epochs than the checkpoint holds: start again, never keep the longer model
     train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"), **kw)
     assert [h["epoch"] for h in _state(tmp_path / "m" / "last.pt")[2]] == [1]
-    # the same run again resumes and trains nothing more
-    train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"), **kw)
-    assert [h["epoch"] for h in _state(tmp_path / "m" / "last.pt")[2]] == [1]
+    # the same finished run again (DVC re-runs it only when something changed): trained afresh,
+    # with its sample grid drawn again instead of a report without pictures
+    done = _state(tmp_path / "m" / "last.pt")[2]
+    samples = tmp_path / "r" / "samples"
+    train_rdg(tiny_data(seed=1), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"),
+              samples=_tiny_samples(), **kw)
+    again = _state(tmp_path / "m" / "last.pt")[2]
+    assert [h["epoch"] for h in again] == [1] and again[0]["d_loss"] == done[0]["d_loss"]
+    assert (samples / "epoch_001.png").is_file()
+
+
+def test_resume_refuses_a_checkpoint_of_other_code(tmp_path, monkeypatch):
+    """An unfinished checkpoint is continued by the same code only (marked history row kept),
+    and trained afresh after an edit of the RDG code (the mark is gone)."""
+    import s2igan.rdg.train as train_mod
+    from s2igan.checkpoint import save_checkpoint
+    dg, rs = tiny_dg(), RSConfig(enabled=False)
+    kw = dict(fine_grained=True, max_steps=1, model_dir=tmp_path / "m", report_dir=tmp_path / "r")
+    last = tmp_path / "m" / "last.pt"
+
+    def first_epoch_marked():
+        train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=1, batch_size=4, device="cpu"), **kw)
+        ckpt = load_checkpoint(last)
+        ckpt["history"][0]["d_loss"] = 123.0
+        save_checkpoint(last, ckpt)
+
+    first_epoch_marked()
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu"), **kw)
+    assert [h["d_loss"] for h in _state(last)[2]][0] == 123.0          # resumed
+    first_epoch_marked()
+    monkeypatch.setattr(train_mod, "code_fingerprint", lambda *names: "edited")
+    train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu"), **kw)
+    hist = _state(last)[2]
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[0]["d_loss"] != 123.0   # afresh
+    assert load_checkpoint(last)["fingerprint"].endswith(":edited")
+
+
+def test_code_fingerprint_follows_the_sources(tmp_path, monkeypatch):
+    import s2igan.checkpoint as ck
+    pkg = tmp_path / "s2igan"
+    (pkg / "rdg").mkdir(parents=True)
+    (pkg / "rdg" / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(ck, "__file__", str(pkg / "checkpoint.py"))
+    before = ck.code_fingerprint("rdg")
+    (pkg / "rdg" / "a.py").write_text("x = 2\n")
+    assert ck.code_fingerprint("rdg") != before
 
 
 def test_translation_augment_shifts_within_bounds_and_passes_gradients():

@@ -75,3 +75,13 @@ def test_generate_command_refuses_a_crafted_generator(tmp_path, monkeypatch, cap
     assert not marker.exists() and not (tmp_path / "out.png").exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("best.pt" in err or "generator.pt" in err)   # one line
+
+
+@pytest.mark.parametrize("loader", [load_generator, Judges.load, load_sen])
+def test_loaders_name_the_file_of_a_foreign_checkpoint(tmp_path, loader):
+    """A readable weights-only dict that is not this model's checkpoint (e.g. another model's
+    file copied to the wrong place): one error naming the file, not a KeyError."""
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(BadInputError, match="other.pt"):
+        loader(path)
