@@ -26,6 +26,7 @@ class DGConfig:
     d_condition: str = "concat"        # conditional D head: concat (paper) | projection
     d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
     match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
+    cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y) (False = paper)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)

@@ -63,19 +63,50 @@ class UpConv3x3(nn.Module):
         return out.reshape(b, cout, 2 * h, 2 * w)
 
 
-def up_block(cin: int, cout: int) -> nn.Sequential:
+class CondBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are also modulated by the condition code (``dg.cond_norm``;
+    our deviation, the paper conditions only at F_0 and the joint convolution of each F_i):
+    ``BN(x) * (1 + gamma(c)) + beta(c)``, as the conditional batch norm of BigGAN (Brock et al.,
+    ICLR 2019) and the deep text-image fusion of DF-GAN (Tao et al., CVPR 2022). Every block of
+    the generator then sees the speech condition, not just the first layer of each stage.
+    ``gamma`` and ``beta`` start at zero, so the network starts as the unconditioned one.
+    With ``cond_dim == 0`` it is a plain BatchNorm and ``c`` is ignored."""
+
+    def __init__(self, ch: int, cond_dim: int = 0):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(ch)
+        self.affine = nn.Linear(cond_dim, 2 * ch) if cond_dim else None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.bn(x)
+        if self.affine is None:
+            return x
+        gamma, beta = self.affine(c)[:, :, None, None].chunk(2, dim=1)     # (B, ch, 1, 1) each
+        return x * (1 + gamma) + beta
+
+
+class UpBlock(nn.Module):
     """(B, cin, S, S) -> (B, cout, 2S, 2S): nearest x2 + 3x3 conv (sub-pixel form), BN, GLU."""
-    return nn.Sequential(UpConv3x3(cin, 2 * cout), nn.BatchNorm2d(2 * cout), GLU())
+
+    def __init__(self, cin: int, cout: int, cond_dim: int = 0):
+        super().__init__()
+        self.conv = UpConv3x3(cin, 2 * cout)
+        self.norm = CondBatchNorm2d(2 * cout, cond_dim)
+        self.act = GLU()
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x), c))
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, cond_dim: int = 0):
         super().__init__()
-        self.body = nn.Sequential(conv3x3(ch, 2 * ch), nn.BatchNorm2d(2 * ch), GLU(),
-                                  conv3x3(ch, ch), nn.BatchNorm2d(ch))
+        self.conv1, self.norm1, self.act = conv3x3(ch, 2 * ch), CondBatchNorm2d(2 * ch, cond_dim), GLU()
+        self.conv2, self.norm2 = conv3x3(ch, ch), CondBatchNorm2d(ch, cond_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.act(self.norm1(self.conv1(x), c))
+        return x + self.norm2(self.conv2(h), c)
 
 
 class CondAugment(nn.Module):
@@ -104,37 +135,42 @@ class CondAugment(nn.Module):
 class InitStage(nn.Module):
     """F_0: (z, c) -> h_0 of shape (B, ngf, S_0, S_0) via a 4x4 seed and nearest upsampling."""
 
-    def __init__(self, z_dim: int, ca_dim: int, ngf: int, size: int):
+    def __init__(self, z_dim: int, ca_dim: int, ngf: int, size: int, cond_dim: int = 0):
         super().__init__()
         n_up = (size // 4).bit_length() - 1
         c0 = ngf * 2 ** n_up
         self.c0 = c0
         self.fc = nn.Sequential(nn.Linear(z_dim + ca_dim, c0 * 16 * 2, bias=False),
                                 nn.BatchNorm1d(c0 * 16 * 2), GLU())
-        self.ups = nn.Sequential(*[up_block(c0 // 2 ** k, c0 // 2 ** (k + 1)) for k in range(n_up)])
+        self.ups = nn.ModuleList(UpBlock(c0 // 2 ** k, c0 // 2 ** (k + 1), cond_dim)
+                                 for k in range(n_up))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat([c, z], dim=1)).view(len(z), self.c0, 4, 4)   # (B, c0, 4, 4)
-        return self.ups(h)                                                  # (B, ngf, S0, S0)
+        for up in self.ups:
+            h = up(h, c)
+        return h                                                            # (B, ngf, S0, S0)
 
 
 class NextStage(nn.Module):
     """F_i, i >= 1: (h_{i-1} [+ upsampled h_0..h_{i-2}], c) -> h_i at twice the size, half the width."""
 
-    def __init__(self, ch: int, extra_ch: int, ca_dim: int, res_blocks: int):
+    def __init__(self, ch: int, extra_ch: int, ca_dim: int, res_blocks: int, cond_dim: int = 0):
         super().__init__()
         self.joint = conv3x3(ch + extra_ch, 2 * ch)
         self.cond = nn.Linear(ca_dim, 2 * ch)          # the condition as a per-sample bias
         self.joint_act = nn.Sequential(nn.BatchNorm2d(2 * ch), GLU())
-        self.res = nn.Sequential(*[ResBlock(ch) for _ in range(res_blocks)])
-        self.up = up_block(2 * ch, ch // 2)
+        self.res = nn.ModuleList(ResBlock(ch, cond_dim) for _ in range(res_blocks))
+        self.up = UpBlock(2 * ch, ch // 2, cond_dim)
 
     def forward(self, h_prev: torch.Tensor, earlier: list[torch.Tensor], c: torch.Tensor):
         size = h_prev.shape[-1]
         fused = [h_prev] + [F.interpolate(h, size=size, mode="nearest") for h in earlier]
         x = self.joint(torch.cat(fused, dim=1)) + self.cond(c)[:, :, None, None]  # (B, 2ch, S, S)
-        x = self.res(self.joint_act(x))                                           # (B, ch, S, S)
-        return self.up(torch.cat([x, h_prev], dim=1))                             # (B, ch/2, 2S, 2S)
+        x = self.joint_act(x)
+        for block in self.res:
+            x = block(x, c)                                                       # (B, ch, S, S)
+        return self.up(torch.cat([x, h_prev], dim=1), c)                          # (B, ch/2, 2S, 2S)
 
 
 class Generator(nn.Module):
@@ -146,11 +182,12 @@ class Generator(nn.Module):
         self.embed_dim = embed_dim
         sizes = tuple(cfg.image_sizes)
         self.ca = CondAugment(embed_dim, cfg.ca_dim, cfg.standardize_condition)
-        self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0])
+        cond_dim = cfg.ca_dim if cfg.cond_norm else 0
+        self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0], cond_dim)
         chans = [cfg.ngf // 2 ** i for i in range(len(sizes))]     # width of h_i
         self.stages = nn.ModuleList(
             NextStage(chans[i - 1], sum(chans[:i - 1]) if cfg.dense else 0, cfg.ca_dim,
-                      cfg.res_blocks) for i in range(1, len(sizes)))
+                      cfg.res_blocks, cond_dim) for i in range(1, len(sizes)))
         self.to_image = nn.ModuleList(nn.Sequential(conv3x3(ch, 3), nn.Tanh()) for ch in chans)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, eps: torch.Tensor | None = None):
@@ -173,3 +210,7 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+    for m in module.modules():               # conditional norms start as plain BatchNorm
+        if isinstance(m, CondBatchNorm2d) and m.affine is not None:
+            nn.init.zeros_(m.affine.weight)
+            nn.init.zeros_(m.affine.bias)
