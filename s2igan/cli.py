@@ -2,6 +2,7 @@
 
     s2igan generate --text "this bird has a red crown, blue wings and a white belly" -o out/
     s2igan generate --audio my_caption.wav -o out/
+    s2igan generate --audio recordings/ -o out/     # a folder (or a CSV with a `path` column)
     s2igan captions --split test --limit 5      # caption ids (e.g. sb_c003_i002#1), class, text
     s2igan listen 'sb_c003_i002#1' -o caption.wav
     s2igan ui                      # MLflow UI on http://127.0.0.1:5000 (loopback only)
@@ -26,13 +27,17 @@ from typing import Any
 import yaml
 
 from s2igan import __version__
+from s2igan.bundle import Bundle, load_bundle
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data import manifest
-from s2igan.generate import generate
+from s2igan.generate import (DEFAULT_BUNDLE, DEFAULT_GENERATOR, DEFAULT_SEN, generate,
+                             generate_batch, is_batch, load_models, recordings, stale_bundle)
 from s2igan.io import BadInputError
+from s2igan.speech.audio import probe
 from s2igan.speech.frontend import FbankConfig
 from s2igan.speech.store import listen
 from s2igan.speech.synth import TTSConfig
+from s2igan.speech.text import clean_text
 from s2igan.tracking import DEFAULT_URI, unreachable
 
 MANIFEST = Path("data/prepared/manifest.parquet")   # the `prepare` stage's output (dvc.yaml)
@@ -57,14 +62,55 @@ def _params(root: Path, *sections: str) -> dict[str, Any]:
     return params
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _bundle_dir(args: argparse.Namespace) -> Path | None:
+    """``--bundle``, else the workspace's ``models/bundle`` when it exists (None: neither)."""
+    if args.bundle:
+        return Path(args.bundle)
+    path = Path(args.workspace) / DEFAULT_BUNDLE
+    return path if path.is_dir() else None
+
+
+def _model(args: argparse.Namespace, bundle_dir: Path | None) -> Bundle:
+    """The bundle of ``bundle_dir``, unless it is the workspace's own and was built from other
+    checkpoints than the workspace's; else those checkpoints (with params.yaml's front end)."""
     root = Path(args.workspace)
+    sen, gen = root / DEFAULT_SEN, root / DEFAULT_GENERATOR
+    if bundle_dir is not None:
+        bundle = load_bundle(bundle_dir, device="auto")
+        why = None if args.bundle else stale_bundle(bundle, sen, gen)
+        if why is None:
+            return bundle
+        print(f"s2igan: generate: note: {why}; using the checkpoints (`dvc repro bundle` "
+              "rebuilds it)", file=sys.stderr)
     params = _params(root, "tts", "fbank")
-    paths = generate(audio=args.audio, text=args.text, out=Path(args.out), n=args.n, seed=args.seed,
-                     sen_checkpoint=root / "models/sen/best.pt",
-                     generator_checkpoint=root / "models/rdg/generator.pt",
-                     tts_backend=from_dict(TTSConfig, params["tts"], "tts").backend,
-                     fbank_config=from_dict(FbankConfig, params["fbank"], "fbank"))
+    return load_models(sen, gen, from_dict(FbankConfig, params["fbank"], "fbank"),
+                       from_dict(TTSConfig, params["tts"], "tts").backend)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    bundle_dir = _bundle_dir(args)
+    if bundle_dir is None:
+        _params(Path(args.workspace), "tts", "fbank")   # outside the repo: say so first
+    batch = args.audio is not None and is_batch(args.audio)
+    n = args.n if args.n is not None else (1 if batch else 4)
+    if n < 1:
+        raise BadInputError(None, f"-n must be >= 1, got {n}")
+    # cheap input checks before any model loads
+    if batch:
+        items = recordings(args.audio)
+        if Path(args.out).suffix.lower() == ".png":
+            raise BadInputError(args.out, "a folder or CSV of recordings needs an output "
+                                          "folder, not a .png path")
+    elif args.text is not None:
+        clean_text(args.text, "--text")
+    else:
+        probe(args.audio)
+    model = _model(args, bundle_dir)
+    if batch:
+        paths = generate_batch(items, Path(args.out), model, n=n, seed=args.seed)
+    else:
+        paths = generate(audio=args.audio, text=args.text, out=Path(args.out), n=n,
+                         seed=args.seed, model=model)
     for path in paths:
         print(path)
     return 0
@@ -170,12 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="spoken description -> image(s), with this workspace's models")
     src = gen.add_mutually_exclusive_group(required=True)
-    src.add_argument("--audio", help="a speech recording (wav/flac, any rate, mono or stereo)")
+    src.add_argument("--audio", help="a speech recording (wav/flac, any rate, mono or stereo), "
+                                     "a folder of them, or a CSV with a `path` column (then "
+                                     "one OUT/<recording name>.png each)")
     src.add_argument("--text", help="a caption spoken by the configured TTS voice")
     gen.add_argument("-o", "--out", default="generated", help="a .png path (one image or a row of n) or a directory")
-    gen.add_argument("-n", type=int, default=4, help="images per description (different noise)")
+    gen.add_argument("-n", type=int, default=None,
+                     help="images per description (different noise; default 4, or 1 for a "
+                          "folder or CSV)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--workspace", default=".", help="repo root holding models/ and params.yaml")
+    gen.add_argument("--bundle", help="a model bundle folder (default: WORKSPACE/models/bundle "
+                                      "when it exists, else the checkpoints of models/)")
     gen.set_defaults(func=_cmd_generate)
 
     cap = sub.add_parser("captions", help="list caption ids (with class and text) of the manifest")

@@ -63,12 +63,14 @@ def test_directory_as_audio_says_it_is_a_directory(tmp_path):
         audio_to_wave(tmp_path)
 
 
-def test_generate_with_a_directory_as_audio(tmp_path, capsys):
+def test_generate_with_a_folder_without_recordings(tmp_path, capsys):
+    """A folder is a batch of recordings (tests/cli/test_batch_generate.py); one without any is
+    refused before a model loads (no `... not found: run dvc repro` for the missing models)."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     status = cli.main(["generate", "--audio", str(tmp_path), "--workspace", str(tmp_path),
-                       "-o", str(tmp_path / "out.png")])
+                       "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert status == 2 and "is a directory" in err and "not found" not in err
+    assert status == 2 and "no recordings" in err and "not found" not in err
 
 
 def test_caption_text_has_a_length_limit():
