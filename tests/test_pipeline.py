@@ -83,8 +83,10 @@ def test_repro_produces_declared_outputs(workspace):
     assert (work / "reports/prepare/contact_sheet.png").is_file()
     prepare = json.loads((work / "reports/prepare/metrics.json").read_text())
     assert prepare["images"] == 6 * 3 and prepare["captions"] == 6 * 3 * 2
-    for stage in ("tts", "fbank", "features", "sen", "embed", "judge", "rdg", "evaluate"):
+    for stage in ("tts", "fbank", "features", "sen", "embed", "judge", "rdg", "bundle", "evaluate"):
         assert (work / f"reports/{stage}/metrics.json").is_file(), stage
+    assert sorted(p.name for p in (work / "models/bundle").iterdir()) == [
+        "bundle.json", "generator.safetensors", "speech_encoder.safetensors"]
     assert (work / "reports/sen/tsne.png").is_file()
     assert (work / "reports/sen/loss.csv").is_file()
     assert (work / "reports/rdg/loss.csv").is_file()
@@ -104,7 +106,29 @@ def test_ablation_switch_reruns_only_dependent_stages(workspace):
     out = _run(["dvc", "exp", "run", "-S", "rs.enabled=false"], work, env)
     ran = set(re.findall(r"Running stage '([\w-]+)'", out))
     # `check` validates every params section, so it re-runs on any change (seconds); its
-    # ok.json is unchanged, so `prepare` and the stages after it do not
-    assert ran == {"check", "rdg", "evaluate"}, out[-3000:]
+    # ok.json is unchanged, so `prepare` and the stages after it do not; the new generator
+    # goes into a new model bundle
+    assert ran == {"check", "rdg", "bundle", "evaluate"}, out[-3000:]
     diff = _run(["dvc", "params", "diff", "--json"], work, env)
     assert "rs.enabled" in diff
+
+
+@pytest.mark.slow
+def test_bundle_holds_the_pipeline_models(workspace):
+    """The `bundle` stage's folder loads with s2igan.load_bundle, records the sha256 of the
+    checkpoints it was built from, and generates at the last dg scale."""
+    import hashlib
+
+    import numpy as np
+
+    from s2igan import load_bundle
+    work, _ = workspace
+    model = load_bundle(work / "models/bundle")
+    source = model.meta["source"]
+    for key, rel in (("sen_checkpoint_sha256", "models/sen/best.pt"),
+                     ("generator_checkpoint_sha256", "models/rdg/generator.pt")):
+        assert source[key] == hashlib.sha256((work / rel).read_bytes()).hexdigest(), key
+    t = np.arange(16000) / 16000
+    [image] = model.generate((0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32),
+                             sample_rate=16000)
+    assert image.size == (32, 32) and model.embed_dim == 64
