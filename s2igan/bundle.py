@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from s2igan import __version__
 from s2igan.config import ConfigError, from_dict, to_dict
 from s2igan.device import resolve_device
-from s2igan.io import BadInputError, atomic_dir, read_json, write_json
+from s2igan.io import BadInputError, atomic_dir, atomic_path, read_json, write_json
 from s2igan.rdg.config import DGConfig
 from s2igan.rdg.generator import Generator
 from s2igan.rdg.sampling import generate as sample
@@ -95,8 +95,9 @@ def write_bundle(out_dir: str | Path, sen_checkpoint: str | Path,
     if missing:
         raise BadInputError(None, f"backbone info lacks {missing}")
     with atomic_dir(out_dir) as tmp:
-        save_file(_tensors(speech.state_dict()), tmp / SPEECH_ENCODER, metadata={"format": "pt"})
-        save_file(_tensors(g.state_dict()), tmp / GENERATOR, metadata={"format": "pt"})
+        for name, module in ((SPEECH_ENCODER, speech), (GENERATOR, g)):
+            with atomic_path(tmp / name) as part:    # the umask's mode (save_file makes 0600)
+                save_file(_tensors(module.state_dict()), part, metadata={"format": "pt"})
         meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "sen": {"config": to_dict(sen_cfg), "dims": dims},

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import stat
 import struct
 from pathlib import Path
 
@@ -147,6 +149,15 @@ def test_bundle_holds_safetensors_and_json_only(bundle_dir, sen_checkpoint, gene
         sen_checkpoint.read_bytes()).hexdigest()
     assert meta["source"]["generator_checkpoint_sha256"] == hashlib.sha256(
         generator_checkpoint.read_bytes()).hexdigest()
+
+
+def test_files_get_the_umask_mode(bundle_dir):
+    """Like every output (tests/reliability/test_file_modes.py): safetensors writes 0600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(bundle_dir.stat().st_mode) == 0o777 & ~mask
+    for path in bundle_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path.name
 
 
 def test_loading_runs_no_pickle(bundle_dir, wav, monkeypatch):
