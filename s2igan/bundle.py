@@ -86,7 +86,8 @@ def write_bundle(out_dir: str | Path, sen_checkpoint: str | Path,
     try:
         speech.load_state_dict(sen_state["speech_encoder"])
     except RuntimeError as exc:
-        raise BadInputError(sen_checkpoint, f"speech encoder does not fit its config ({exc})") from None
+        raise BadInputError(sen_checkpoint,
+                            f"speech encoder does not fit its config ({exc})") from None
     g = load_generator(generator_checkpoint)
     if g.embed_dim != sen_cfg.embed_dim:
         raise BadInputError(generator_checkpoint, f"generator conditions on {g.embed_dim}-d "
@@ -201,9 +202,10 @@ class Bundle:
         data = audio_or_wave
         if data.ndim != 1:
             raise BadInputError("waveform", f"expected 1-D samples (N,), got shape {data.shape}")
-        if sample_rate is None or isinstance(sample_rate, bool) or int(sample_rate) != sample_rate \
+        if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) \
                 or sample_rate <= 0:
-            raise BadInputError("waveform", f"needs sample_rate, a positive int (got {sample_rate!r})")
+            raise BadInputError("waveform",
+                                f"needs sample_rate, a positive int (got {sample_rate!r})")
         if np.issubdtype(data.dtype, np.integer):      # PCM integers -> [-1, 1]
             data = data / float(np.iinfo(data.dtype).max + 1)
         wave = to_16k_mono(data, int(sample_rate))

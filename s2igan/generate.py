@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from s2igan.bundle import Bundle, load_bundle, sha256_file
+from s2igan.bundle import Bundle, sha256_file
 from s2igan.io import BadInputError
 from s2igan.rdg.sampling import save_png
 from s2igan.speech.audio import probe
@@ -109,7 +109,8 @@ def recordings(source: str | Path) -> list[tuple[Path, str]]:
         paths = sorted(p for p in source.iterdir() if p.is_file()
                        and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("."))
         if not paths:
-            raise BadInputError(source, f"no recordings ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+            raise BadInputError(source,
+                                f"no recordings ({', '.join(AUDIO_SUFFIXES)}) in this folder")
     else:
         paths = _csv_paths(source)
     for p in paths:
@@ -162,6 +163,3 @@ def generate_batch(items: list[tuple[Path, str]], out_dir: str | Path, model: Bu
         paths.append(out_dir / f"{name}.png")
         save_png(imgs, paths[-1], nrow=n)
     return paths
-
-
-__all__ = ["generate", "generate_batch", "load_bundle", "load_models", "recordings"]
