@@ -128,7 +128,7 @@ def load_official(checkout: str | Path | None):
     path = Path(checkout or os.environ.get("S2IGAN_REF") or DEFAULT_CHECKOUT).resolve()
     info = {"checkout": str(path), "harness": str(HARNESS.relative_to(ROOT)),
             "expected_commit": OFFICIAL_COMMIT}
-    if not (path / "models" / "model.py").is_file() or not (path / "steps" / "trainer.py").is_file():
+    if not all((path / f).is_file() for f in ("models/model.py", "steps/trainer.py")):
         return None, {**info, "status": "absent",
                       "reason": f"no checkout of the official code at {path} "
                                 f"(benchmarks/get_official.sh makes one)"}

@@ -163,7 +163,8 @@ def train_part(s: dict, device: torch.device, tmp: str, out_dir: Path) -> dict:
     return {"images": int(len(data.image_ids)), "image_size": s["image_size"],
             "epochs": rdg.epochs, "steps": rdg.epochs * steps_per_epoch,
             "batch": rdg.batch_size, "draw_and_embed_s": round(draw_s, 2),
-            "train_s": round(train_s, 2), "final_losses": {k: round(v, 4) for k, v in means.items()},
+            "train_s": round(train_s, 2),
+            "final_losses": {k: round(v, 4) for k, v in means.items()},
             "sample_grid": grid.name,
             "grid_rows": "real images, then the EMA generator at every scale (fixed noise)",
             "condition": "a fixed random unit vector per class plus 0.1 noise per image (no TTS "

@@ -134,7 +134,8 @@ def default_profile(params: dict, device: torch.device, tmp_dir: str) -> tuple:
         backbone = load_backbone(name, feats.get("weights"))
     if rs.input_size:
         backbone.input_size = rs.input_size
-    embedder = ImageEmbedder(backbone, ImageEncoder(backbone.dim, embed_dim)) if rs.enabled else None
+    embedder = (ImageEmbedder(backbone, ImageEncoder(backbone.dim, embed_dim))
+                if rs.enabled else None)
     return dg, rs, rdg, embedder, embed_dim, name
 
 

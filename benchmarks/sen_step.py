@@ -159,7 +159,8 @@ def main() -> None:
 
     # -- 2. our default CPU profile, timed on its own ---------------------------------------------
     if not args.skip_default:
-        cfg2, feat_dim, classes, frames, backbone = default_profile(load_params(args.params), device)
+        params = load_params(args.params)
+        cfg2, feat_dim, classes, frames, backbone = default_profile(params, device)
         step2, _ = our_step(cfg2, cfg2.batch_size, frames, feat_dim, classes, device)
         flop = bench.count_flops(step2)
         times = [r["default"] for r in bench.alternate({"default": step2}, 1,
