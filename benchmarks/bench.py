@@ -1,0 +1,170 @@
+"""Shared parts of the step benchmarks: the machine record, same-run alternating timing, FLOP
+counting, and loading the official S2IGAN code (through benchmarks/peer/time_peer.py) when a
+checkout of it is present.
+
+Honest-speed rules (issue #14): a speed ratio against the official code comes only from one run
+that alternates the two steps (A B A B ...) on the same configuration, with the medians taken
+over the same rounds; no reference time is hard-coded anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+HARNESS = HERE / "peer" / "time_peer.py"
+OFFICIAL_COMMIT = "8cca123"                        # the commit time_peer.py was written against
+DEFAULT_CHECKOUT = ROOT / ".peer" / "S2IGAN"       # where benchmarks/get_official.sh puts it
+PEER_SITE = ROOT / ".peer" / "site"                # easydict, tensorboardX (official code only)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device) -> dict:
+    """What a number depends on: CPU, threads, torch, load of the machine when it was taken."""
+    env = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+           "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+           "python": platform.python_version(), "device": str(device),
+           "loadavg": [round(v, 2) for v in os.getloadavg()],
+           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        env["git_commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                           capture_output=True, text=True,
+                                           timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        env["git_commit"] = None
+    return env
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def timed(fn: Callable[[], object], sync: Callable[[], None]) -> float:
+    """Wall seconds of one call of ``fn`` (device work included)."""
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
+def alternate(steps: dict[str, Callable[[], object]], warmup: int, rounds: int,
+              sync: Callable[[], None] = lambda: None, log: bool = True) -> list[dict[str, float]]:
+    """Time the steps in turn, ``rounds`` times, after ``warmup`` untimed turns.
+
+    Each round calls every step once in the order of ``steps`` (A B, A B, ...), so the steps see
+    the same machine load; returns one ``{name: seconds}`` per timed round.
+    """
+    for _ in range(warmup):
+        for fn in steps.values():
+            fn()
+    out = []
+    for r in range(rounds):
+        row = {name: timed(fn, sync) for name, fn in steps.items()}
+        out.append(row)
+        if log:
+            print(f"  round {r + 1}/{rounds}: "
+                  + "  ".join(f"{k} {v:.3f} s" for k, v in row.items()), flush=True)
+    return out
+
+
+def medians(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]} if rows else {}
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call of ``fn`` (forward + backward) as torch's FlopCounterMode counts them:
+    matrix products and convolutions only (element-wise work, norms and optimiser updates are
+    not counted), i.e. the arithmetic a step cannot do without."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def efficiency(flop: float, seconds: float, peak_gflops: float | None) -> dict:
+    """GFLOP per step, GFLOP/s achieved and the fraction of the measured peak."""
+    gflops = flop / 1e9 / seconds if seconds > 0 else None
+    return {"gflop_per_step": round(flop / 1e9, 3),
+            "gflops_achieved": None if gflops is None else round(gflops, 3),
+            "fraction_of_peak": (round(gflops / peak_gflops, 4)
+                                 if gflops is not None and peak_gflops else None)}
+
+
+def load_official(checkout: str | Path | None):
+    """The official code's timing harness (``benchmarks/peer/time_peer.py``) imported against a
+    checkout of github.com/xinshengwang/S2IGAN, or why it cannot be.
+
+    Returns ``(module, info)``; ``module`` is None when the checkout or its packages are absent,
+    and ``info["status"]`` says ``present`` or ``absent`` with the reason. Importing the harness
+    applies its run-time shims (it edits no file of the checkout): safe YAML loading, a random
+    Inception-v3 state dict instead of a download, ``Tensor.cuda`` as the identity (CPU only).
+    """
+    path = Path(checkout or os.environ.get("S2IGAN_REF") or DEFAULT_CHECKOUT).resolve()
+    info = {"checkout": str(path), "harness": str(HARNESS.relative_to(ROOT)),
+            "expected_commit": OFFICIAL_COMMIT}
+    if not all((path / f).is_file() for f in ("models/model.py", "steps/trainer.py")):
+        return None, {**info, "status": "absent",
+                      "reason": f"no checkout of the official code at {path} "
+                                f"(benchmarks/get_official.sh makes one)"}
+    if PEER_SITE.is_dir() and str(PEER_SITE) not in sys.path:
+        sys.path.append(str(PEER_SITE))
+    os.environ["S2IGAN_REF"] = str(path)
+    spec = importlib.util.spec_from_file_location("time_peer", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as exc:
+        return None, {**info, "status": "absent",
+                      "reason": f"the official code cannot be imported: {exc} "
+                                f"(benchmarks/get_official.sh installs its extra packages)"}
+    sys.modules["time_peer"] = module
+    try:
+        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return module, {**info, "status": "present", "commit": commit}
+
+
+def nparams(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write ``data`` atomically (temporary file + rename) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def rounded(values, digits: int = 4) -> list[float]:
+    return [round(float(v), digits) for v in values]
