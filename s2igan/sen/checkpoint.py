@@ -3,9 +3,10 @@
 Keys: ``speech_encoder``, ``image_encoder``, ``classifier`` (state dicts; classifier None without
 the distinctive loss; ``image_encoder`` empty for ``sen.kind: teacher_student``, whose image side
 is the backbone feature itself, and None for ``classifier``, which has no image side),
-``optimizer``, ``scheduler``, ``epoch`` (epochs completed), ``config`` (SENConfig as a dict), ``dims`` (feat_dim, n_mels, n_classes), ``rng`` (torch / numpy / cuda
-states), ``history`` (per-epoch losses), ``best`` (best val/map, its epoch), ``fingerprint``
-(identity of the training data, so a resumed run never mixes data sets).
+``optimizer``, ``scheduler``, ``epoch`` (epochs completed), ``config`` (SENConfig as a dict),
+``dims`` (feat_dim, n_mels, n_classes), ``rng`` (torch / numpy / cuda states), ``history``
+(per-epoch losses), ``best`` (best val/map, its epoch), ``fingerprint`` (identity of the
+training data, so a resumed run never mixes data sets).
 """
 
 from __future__ import annotations
