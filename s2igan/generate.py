@@ -48,7 +48,8 @@ def generate(*, audio: str | Path | None = None, text: str | None = None,
     else:
         probe(audio)       # missing, a directory, empty, unreadable header, over MAX_SECONDS
     dev = resolve_device(device)
-    speech_encoder, _, _ = load_sen(_require(Path(sen_checkpoint), "SEN checkpoint"), dev)
+    speech_encoder, _, _ = load_sen(_require(Path(sen_checkpoint), "SEN checkpoint"), dev,
+                                    speech_only=True)
     g = load_generator(_require(Path(generator_checkpoint), "RDG generator"), dev)
     frontend = SpeechFrontend(fbank_config or FbankConfig(), tts_backend, voice)
     fbank = frontend.audio_fbank(audio) if audio is not None else frontend.text_fbank(text)
