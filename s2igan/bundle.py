@@ -89,9 +89,9 @@ def write_bundle(out_dir: str | Path, sen_checkpoint: str | Path,
         raise BadInputError(sen_checkpoint,
                             f"speech encoder does not fit its config ({exc})") from None
     g = load_generator(generator_checkpoint)
-    if g.embed_dim != sen_cfg.embed_dim:
+    if g.embed_dim != speech.output_dim:
         raise BadInputError(generator_checkpoint, f"generator conditions on {g.embed_dim}-d "
-                            f"embeddings, the SEN of {sen_checkpoint} gives {sen_cfg.embed_dim}-d")
+                            f"embeddings, the SEN of {sen_checkpoint} gives {speech.output_dim}-d")
     missing = [k for k in BACKBONE_KEYS if k not in backbone]
     if missing:
         raise BadInputError(None, f"backbone info lacks {missing}")

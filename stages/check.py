@@ -39,6 +39,11 @@ def problems(params: dict[str, Any]) -> list[str]:
             from_dict(cls, params[name], name)
         except ConfigError as err:
             found.append(str(err))
+    sen, rs = params.get("sen"), params.get("rs")
+    if (isinstance(sen, dict) and isinstance(rs, dict) and sen.get("kind") == "classifier"
+            and rs.get("enabled", True)):
+        found.append("sen.kind: classifier learns no image embedding, which the relation "
+                     "supervisor needs: set rs.enabled: false with it")
     return found
 
 

@@ -101,16 +101,27 @@ def test_second_repro_is_a_no_op(workspace):
 
 
 @pytest.mark.slow
-def test_ablation_switch_reruns_only_dependent_stages(workspace):
+@pytest.mark.parametrize("switches,expected", [
+    (["rs.enabled=false"], {"rdg", "evaluate"}),
+    # another SEN system (README "Systems"): the SEN and what reads its checkpoint re-run, not
+    # the data, features or judge stages. Each experiment starts from the previous one's
+    # workspace, so rs.enabled=true turns the relation supervisor back on: it then runs on the
+    # teacher's features (it changes nothing in the set: rdg re-runs for the new SEN anyway)
+    (["sen.kind=teacher_student", "rs.enabled=true"], {"sen", "embed", "rdg", "evaluate"}),
+])
+def test_ablation_switch_reruns_only_dependent_stages(workspace, switches, expected):
     work, env = workspace
-    out = _run(["dvc", "exp", "run", "-S", "rs.enabled=false"], work, env)
+    out = _run(["dvc", "exp", "run", *[a for s in switches for a in ("-S", s)]], work, env)
     ran = set(re.findall(r"Running stage '([\w-]+)'", out))
     # `check` validates every params section, so it re-runs on any change (seconds); its
     # ok.json is unchanged, so `prepare` and the stages after it do not; the new generator
     # goes into a new model bundle
-    assert ran == {"check", "rdg", "bundle", "evaluate"}, out[-3000:]
+    assert ran == {"check", *expected, "bundle"}, out[-3000:]
     diff = _run(["dvc", "params", "diff", "--json"], work, env)
-    assert "rs.enabled" in diff
+    assert switches[0].split("=")[0] in diff
+    if "sen.kind=teacher_student" in switches:  # the speech embeddings live in the teacher's space
+        dim = json.loads((work / "data/features/backbone.json").read_text())["dim"]
+        assert json.loads((work / "reports/embed/metrics.json").read_text())["embed_dim"] == dim
 
 
 @pytest.mark.slow
@@ -131,4 +142,5 @@ def test_bundle_holds_the_pipeline_models(workspace):
     t = np.arange(16000) / 16000
     [image] = model.generate((0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32),
                              sample_rate=16000)
-    assert image.size == (32, 32) and model.embed_dim == 64
+    dim = json.loads((work / "reports/embed/metrics.json").read_text())["embed_dim"]
+    assert image.size == (32, 32) and model.embed_dim == dim      # whichever SEN ran last

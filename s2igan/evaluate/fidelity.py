@@ -36,12 +36,15 @@ def attributes_of(frame: pd.DataFrame, ids, key: str) -> pd.DataFrame:
 
 
 def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[str, float]:
-    """``probe/<speech|image|features>_<attr>``: train-class probe, unseen-class accuracy."""
+    """``probe/<speech|image|features>_<attr>``: train-class probe, unseen-class accuracy.
+    No ``probe/image_*`` without SEN image embeddings (``sen.kind: classifier`` has none)."""
     sources = {"speech": (embeddings, "{split}_speech", "caption_id"),
                "image": (embeddings, "{split}_image", "image_id"),
                "features": (features, "{split}", "image_id")}
     out: dict[str, float] = {}
     for name, (folder, pattern, key) in sources.items():
+        if name == "image" and not (Path(folder) / "train_image.npy").is_file():
+            continue
         parts = {}
         for split in ("train", "test"):
             index, vecs = load_vectors(folder, pattern.format(split=split))

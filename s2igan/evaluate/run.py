@@ -194,7 +194,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
-    speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device)
+    speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device, speech_only=True)
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
         if cfg.probes:

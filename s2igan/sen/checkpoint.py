@@ -1,10 +1,12 @@
 """SEN checkpoints (:mod:`s2igan.checkpoint` dicts) and the trained encoders they hold.
 
-Keys: ``speech_encoder``, ``image_encoder``, ``classifier`` (state dicts, classifier None without
-the distinctive loss), ``optimizer``, ``scheduler``, ``epoch`` (epochs completed), ``config``
-(SENConfig as a dict), ``dims`` (feat_dim, n_mels, n_classes), ``rng`` (torch / numpy / cuda
-states), ``history`` (per-epoch losses), ``best`` (best val/map, its epoch), ``fingerprint``
-(identity of the training data, so a resumed run never mixes data sets).
+Keys: ``speech_encoder``, ``image_encoder``, ``classifier`` (state dicts; classifier None without
+the distinctive loss; ``image_encoder`` empty for ``sen.kind: teacher_student``, whose image side
+is the backbone feature itself, and None for ``classifier``, which has no image side),
+``optimizer``, ``scheduler``, ``epoch`` (epochs completed), ``config`` (SENConfig as a dict),
+``dims`` (feat_dim, n_mels, n_classes), ``rng`` (torch / numpy / cuda states), ``history``
+(per-epoch losses), ``best`` (best val/map, its epoch), ``fingerprint`` (identity of the
+training data, so a resumed run never mixes data sets).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 
 import torch
 
+from torch import nn
+
 from s2igan.checkpoint import load_checkpoint
 from s2igan.config import from_dict
+from s2igan.io import BadInputError
 from s2igan.sen.config import SENConfig
-from s2igan.sen.model import ImageEncoder, SpeechEncoder
+from s2igan.sen.model import ImageEncoder, SpeechEncoder, TeacherImageEncoder
 
 
 def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -26,17 +31,36 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> di
                            ("config", "dims", "speech_encoder", "image_encoder"))
 
 
-def build_encoders(cfg: SENConfig, dims: dict[str, int]) -> tuple[SpeechEncoder, ImageEncoder]:
+def build_encoders(cfg: SENConfig, dims: dict[str, int]
+                   ) -> tuple[SpeechEncoder, nn.Module | None]:
+    """(speech encoder, image encoder) of ``cfg.kind``: the S2IGAN dual encoder; for
+    ``teacher_student`` a speech encoder of the backbone's size ``feat_dim`` and the backbone
+    feature as image side; for ``classifier`` the S2IGAN speech encoder and no image side."""
+    if cfg.kind == "teacher_student":
+        return (SpeechEncoder(cfg, n_mels=dims["n_mels"], out_dim=dims["feat_dim"]),
+                TeacherImageEncoder(dims["feat_dim"]))
+    if cfg.kind == "classifier":
+        return SpeechEncoder(cfg, n_mels=dims["n_mels"]), None
     return (SpeechEncoder(cfg, n_mels=dims["n_mels"]),
             ImageEncoder(dims["feat_dim"], cfg.embed_dim))
 
 
-def load_sen(path: str | Path, device: str | torch.device = "cpu"
-             ) -> tuple[SpeechEncoder, ImageEncoder, SENConfig]:
-    """(speech encoder, image encoder, config) from a SEN checkpoint, in eval mode on ``device``."""
+def load_sen(path: str | Path, device: str | torch.device = "cpu", speech_only: bool = False
+             ) -> tuple[SpeechEncoder, nn.Module | None, SENConfig]:
+    """(speech encoder, image encoder, config) from a SEN checkpoint, in eval mode on ``device``.
+
+    A ``sen.kind: classifier`` SEN has no image encoder: it is None with ``speech_only``, and
+    otherwise a :class:`BadInputError` saying so (the RDG's relation supervisor asks for it:
+    ``rs.enabled: false`` goes with the classifier system)."""
     state = load_state(path)
     cfg = from_dict(SENConfig, state["config"], "checkpoint config")
     speech, image = build_encoders(cfg, state["dims"])
     speech.load_state_dict(state["speech_encoder"])
+    if image is None:
+        if not speech_only:
+            raise BadInputError(path, "this SEN is sen.kind: classifier, which learns no image "
+                                "embedding, so nothing can embed images for the relation "
+                                "supervisor; set rs.enabled: false with sen.kind: classifier")
+        return speech.to(device).eval(), None, cfg
     image.load_state_dict(state["image_encoder"])
     return speech.to(device).eval(), image.to(device).eval(), cfg

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from s2igan.config import at_least, fraction, positive
+from s2igan.config import at_least, fraction, one_of, positive
+
+KINDS = ("s2igan", "teacher_student", "classifier")
+
+
+@dataclass(frozen=True)
+class TeacherStudentConfig:
+    """Li et al.'s teacher-student loss (TSL), Eq. (6)-(9) of "Direct speech-to-image
+    translation" (``sen.teacher_student``, used when ``sen.kind: teacher_student``).
+
+    ``jel``, ``norm`` and ``kdl`` weight the three terms of Eq. (6); 0 switches a term off (Li's
+    Table IV rows: L_norm alone = ``jel: 0, kdl: 0``; + JEL = ``kdl: 0``; + KDL = all on). The
+    paper's values (Sec. III-F, V-A): lambda_norm 5, lambda_KDL 1000, JEL weight 1, m_diff 1,
+    m_same 0.1. ``alpha`` / ``beta`` of Eq. (7) are NOT given in the paper: our choice, 1 / 1.
+    """
+
+    jel: float = 1.0  # weight of L_JEL, Eq. (7) (Eq. 6 has it at 1)
+    norm: float = 5.0  # lambda_norm, L1 norm loss, Eq. (8)
+    kdl: float = 1000.0  # lambda_KDL, knowledge-distillation loss, Eq. (9)
+    m_diff: float = 1.0  # Eq. (7) margin, pairs of different classes
+    m_same: float = 0.1  # Eq. (7) margin, pairs of the same class
+    alpha: float = 1.0  # Eq. (7) inter-class weight (not given in the paper)
+    beta: float = 1.0  # Eq. (7) intra-class weight (not given in the paper)
+
+    def __post_init__(self) -> None:
+        for key in ("jel", "norm", "kdl", "m_diff", "m_same", "alpha", "beta"):
+            at_least(f"sen.teacher_student.{key}", getattr(self, key), 0)
+        if not (self.jel or self.norm or self.kdl):
+            raise ValueError("sen.teacher_student: jel, norm and kdl are all 0 "
+                             "(no loss to train on)")
 
 
 @dataclass(frozen=True)
@@ -14,7 +43,15 @@ class SENConfig:
     Paper profile: CUB/Oxford batch_size 128, lr 1e-3, epochs 150; Flickr8k/Places batch_size 32,
     lr 1e-4, epochs 120, distinctive false; official schedule lr x0.1 every 50 epochs
     (lr_step 50, lr_gamma 0.1).
+
+    ``kind`` picks the system that trains the speech encoder: ``s2igan`` (this paper, Eq. 1-9),
+    ``teacher_student`` (Li et al., the speech encoder regresses the frozen backbone feature,
+    ``teacher_student`` settings) or ``classifier`` (speech encoder + linear classifier,
+    cross-entropy on class labels only: the classifier-based baseline of both papers).
+    ``distinctive`` and ``beta`` belong to ``s2igan`` only.
     """
+
+    kind: str = "s2igan"  # s2igan | teacher_student | classifier
 
     distinctive: bool = True  # Eq. (7) class loss (fine-grained data); false -> Eq. (9)
     embed_dim: int = 1024  # common space; = 2 * gru_hidden (concatenated directions)
@@ -42,8 +79,10 @@ class SENConfig:
     eval_batch_size: int = 128
     tsne_classes: int = 10  # Fig. 9: test classes shown in the t-SNE plot
     tsne_points: int = 2000
+    teacher_student: TeacherStudentConfig = field(default_factory=TeacherStudentConfig)
 
     def __post_init__(self) -> None:
+        one_of("sen.kind", self.kind, KINDS)
         if self.embed_dim != 2 * self.gru_hidden:
             raise ValueError(f"sen.embed_dim ({self.embed_dim}) must be 2 * sen.gru_hidden "
                              f"({self.gru_hidden}): the embedding concatenates both directions")

@@ -14,6 +14,13 @@ padded steps are masked out before the softmax, so a padded utterance gives the 
 the utterance alone.
 
 ImageEncoder: cached backbone feature ``(B, D)`` -> Linear -> L2-normalised 1024-d ``x``.
+
+Other systems (``sen.kind``, README "Systems"): ``teacher_student`` (Li et al.) gives the speech
+encoder ``out_dim`` = the backbone's feature size, a linear layer after the pooling, and no L2
+normalisation (it regresses the raw feature, Li's Eq. 8; Li's RNN outputs GoogLeNet's 1024-d
+directly, ours maps 2 x gru_hidden to the backbone's size, 1280 for EfficientNet-Lite0); its image
+side is :class:`TeacherImageEncoder`, the backbone feature itself. ``classifier`` uses the
+S2IGAN speech encoder as it is and has no image side.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from s2igan.sen.gru import bigru
 
 
 class SpeechEncoder(nn.Module):
-    """``forward(fbank (B, T, n_mels), lengths (B,)) -> (B, embed_dim)`` L2-normalised."""
+    """``forward(fbank (B, T, n_mels), lengths (B,)) -> (B, embed_dim)`` L2-normalised; with
+    ``out_dim``: ``(B, out_dim)``, a linear map of the pooled vector, not normalised."""
 
-    def __init__(self, cfg: SENConfig = SENConfig(), n_mels: int = 40):
+    def __init__(self, cfg: SENConfig = SENConfig(), n_mels: int = 40,
+                 out_dim: int | None = None):
         super().__init__()
         c1, c2 = cfg.conv_channels
         self.kernel, self.stride = cfg.conv_kernel, cfg.conv_stride
@@ -46,6 +55,10 @@ class SpeechEncoder(nn.Module):
         nn.init.orthogonal_(self.att_w1.weight)
         self.gru_impl = cfg.gru_impl
         self.n_mels = n_mels
+        # teacher_student: pooled (2H) -> the teacher's feature size (created last, so that the
+        # default encoder draws its initial weights exactly as before)
+        self.proj = nn.Linear(dim, out_dim) if out_dim else None
+        self.output_dim = out_dim or dim          # size of the speech embedding
 
     @property
     def min_frames(self) -> int:
@@ -85,6 +98,8 @@ class SpeechEncoder(nn.Module):
         scores = scores.masked_fill(~valid.unsqueeze(-1), float("-inf"))
         weights = torch.softmax(scores, dim=1)  # over time
         y = (weights * h).sum(dim=1)  # (B, 1024), Eq. (2)
+        if self.proj is not None:
+            return self.proj(y)  # (B, out_dim) teacher_student: the backbone's feature space
         return F.normalize(y, dim=-1)
 
 
@@ -98,3 +113,15 @@ class ImageEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.linear(features), dim=-1)  # (B, embed_dim)
+
+
+class TeacherImageEncoder(nn.Module):
+    """The image side of ``sen.kind: teacher_student``: the frozen backbone feature ``(B, D)``
+    itself (Li et al.'s teacher, Eq. 3), no parameters."""
+
+    def __init__(self, feat_dim: int):
+        super().__init__()
+        self.feat_dim = feat_dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features  # (B, D)

@@ -52,7 +52,7 @@ def train_and_evaluate(frame: pd.DataFrame, fbank_dir: str | Path, features_dir:
                         log_step=log_step)
     metrics = {**summary, "train/images": len(train.images), "val/images": len(val.images)}
     device = resolve_device(cfg.device)
-    speech, image, _ = load_sen(Path(model_dir) / "best.pt", device)
+    speech, image, _ = load_sen(Path(model_dir) / "best.pt", device, speech_only=True)
     if test is not None:
         scores, s_emb = evaluate_split(speech, image, test, kind, cfg.eval_batch_size, device,
                                        progress=lambda it: tqdm(it, desc="sen test", unit="batch"))
@@ -66,9 +66,13 @@ def embed_all(fbank_dir: str | Path, features_dir: str | Path, checkpoint: str |
               out_dir: str | Path, batch_size: int = 128) -> dict[str, int]:
     """``<split>_speech`` (captions) and ``<split>_image`` (images) embeddings into ``out_dir``;
     returns the `embed` stage's metrics: ``<split>_speech`` / ``<split>_image`` counts and the
-    embedding size ``embed_dim``."""
+    embedding size ``embed_dim``.
+
+    By ``sen.kind``: ``teacher_student``'s image embedding is the backbone feature itself (its
+    speech embedding has the feature's size); ``classifier`` writes no ``<split>_image`` (it has
+    no image side: the RDG runs with ``rs.enabled: false``, see :func:`load_sen`)."""
     device = resolve_device("auto")
-    speech, image, cfg = load_sen(checkpoint, device)
+    speech, image, cfg = load_sen(checkpoint, device, speech_only=True)
     torch.set_num_threads(cfg.threads)
     counts = {}
     for split in available_splits(fbank_dir):
@@ -78,10 +82,10 @@ def embed_all(fbank_dir: str | Path, features_dir: str | Path, checkpoint: str |
         cols = [c for c in ("id", "image_id", "class_id") if c in fbank.index]
         save_vectors(out_dir, f"{split}_speech", fbank.index[cols], emb)
         counts[f"{split}_speech"] = len(emb)
-    for split in available_splits(features_dir):
+    for split in available_splits(features_dir) if image is not None else ():
         index, feats = load_vectors(features_dir, split)
         emb = embed_images(image, feats, device=device)
         save_vectors(out_dir, f"{split}_image", index[["id", "class_id"]], emb)
         counts[f"{split}_image"] = len(emb)
-    counts["embed_dim"] = cfg.embed_dim
+    counts["embed_dim"] = speech.proj.out_features if speech.proj is not None else cfg.embed_dim
     return counts

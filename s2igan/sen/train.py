@@ -1,6 +1,12 @@
 """SEN training on cached image features (Sec. III-B): Eq. (8) (or Eq. (9) without the
 distinctive loss), Adam, StepLR, one random caption per image per epoch, per-epoch checkpoints
 with resumption, best model by validation mAP on held-out images of the TRAINING classes.
+
+The same loop trains the other systems of ``sen.kind`` (:func:`batch_losses`): Li et al.'s
+teacher-student loss, Eq. (6)-(9) of their paper (:mod:`s2igan.sen.teacher_student`), and the
+classifier-based baseline (cross-entropy of a linear classifier on the speech embedding, no
+image information). Their ``loss.csv`` columns are their own terms (:func:`csv_columns`); the
+validation score of ``classifier`` is the speech -> speech mAP (it has no image side).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -24,10 +31,18 @@ from s2igan.io import atomic_path
 from s2igan.sen.checkpoint import build_encoders, load_state
 from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig
 from s2igan.sen.data import SENSplit, pad_batch
-from s2igan.sen.evaluate import embed_images, embed_speech, retrieval_metrics
+from s2igan.sen.evaluate import evaluate_split
 from s2igan.sen.losses import distinctive_loss, matching_loss
+from s2igan.sen.teacher_student import teacher_student_loss
 
-CSV_COLUMNS = ["epoch", "train/loss", "train/match", "train/distinctive", "val/map"]
+CSV_COLUMNS = ["epoch", "train/loss", "train/match", "train/distinctive", "val/map"]  # s2igan
+TERMS = {"s2igan": ("match", "distinctive"), "teacher_student": ("jel", "norm", "kdl"),
+         "classifier": ("ce",)}  # the loss terms of each sen.kind, as train/<term> columns
+
+
+def csv_columns(kind: str = "s2igan") -> list[str]:
+    """``loss.csv`` columns of the system ``sen.kind`` (:data:`CSV_COLUMNS` for s2igan)."""
+    return ["epoch", "train/loss", *[f"train/{t}" for t in TERMS[kind]], "val/map"]
 
 
 def fingerprint(train: SENSplit, val: SENSplit) -> str:
@@ -48,8 +63,9 @@ def _comparable(cfg: dict) -> dict:
 def _class_labels(train: SENSplit) -> tuple[np.ndarray, int]:
     classes = train.images["class_id"].to_numpy()
     if (classes < 0).any():
-        raise ValueError("sen.distinctive needs class labels, but the training images have none "
-                         "(class_id -1, e.g. Flickr8k): set sen.distinctive: false (Eq. 9)")
+        raise ValueError("sen.distinctive and sen.kind: classifier need class labels, but the "
+                         "training images have none (class_id -1, e.g. Flickr8k): set "
+                         "sen.distinctive: false (Eq. 9), or another sen.kind")
     uniq, labels = np.unique(classes, return_inverse=True)
     return labels.astype(np.int64), len(uniq)
 
@@ -66,11 +82,12 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model_dir = Path(model_dir)
-    labels, n_classes = _class_labels(train) if cfg.distinctive else (None, 0)
+    use_labels = cfg.kind == "classifier" or (cfg.kind == "s2igan" and cfg.distinctive)
+    labels, n_classes = _class_labels(train) if use_labels else (None, 0)
     dims = {"feat_dim": int(train.features.shape[1]), "n_mels": int(train.fbank.data.shape[1]),
             "n_classes": n_classes}
     speech, image = build_encoders(cfg, dims)
-    classifier = nn.Linear(cfg.embed_dim, n_classes) if cfg.distinctive else None
+    classifier = nn.Linear(cfg.embed_dim, n_classes) if use_labels else None
     modules = [m for m in (speech, image, classifier) if m is not None]
     for m in modules:
         m.to(device)
@@ -91,7 +108,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                 and state["epoch"] < cfg.epochs)     # a finished run trains afresh
         if same:
             speech.load_state_dict(state["speech_encoder"])
-            image.load_state_dict(state["image_encoder"])
+            if image is not None:
+                image.load_state_dict(state["image_encoder"])
             if classifier is not None:
                 classifier.load_state_dict(state["classifier"])
             opt.load_state_dict(state["optimizer"])
@@ -118,37 +136,36 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
             m.train()
         perm = rng.permutation(with_caption)  # one random caption per image per epoch
         caps = np.array([image_caps[i][rng.integers(len(image_caps[i]))] for i in perm])
-        sums, count = {"loss": 0.0, "match": 0.0, "distinctive": 0.0}, 0
+        sums, count = dict.fromkeys(("loss", *TERMS[cfg.kind]), 0.0), 0
         for s in range(0, len(perm), cfg.batch_size):
             rows, crow = perm[s:s + cfg.batch_size], caps[s:s + cfg.batch_size]
             if len(rows) < 2:  # batch norm and the matching loss need two pairs
                 continue
             x, lengths = pad_batch(train.fbank, crow)
             y = speech(x.to(device), lengths.to(device))  # (B, E)
-            xi = image(features[rows].to(device))  # (B, E)
-            l_m = matching_loss(y, xi, keys_all[rows].to(device), cfg.beta)
-            l_d = (distinctive_loss(classifier, y, xi, labels_t[rows].to(device))
-                   if classifier is not None else torch.zeros((), device=device))
-            loss = l_m + l_d  # Eq. (8) / (9)
+            terms = batch_losses(cfg, y, features[rows].to(device), keys_all[rows].to(device),
+                                 labels_t[rows].to(device) if labels_t is not None else None,
+                                 image, classifier)
+            loss = terms["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             n = len(rows)
-            for k, v in (("loss", loss), ("match", l_m), ("distinctive", l_d)):
-                sums[k] += v.detach().item() * n
+            for k in sums:
+                sums[k] += terms[k].detach().item() * n
             count += n
         sched.step()
         val_map = validate(speech, image, val, kind, cfg, device)
-        row = {"epoch": epoch + 1, "train/loss": sums["loss"] / max(count, 1),
-               "train/match": sums["match"] / max(count, 1),
-               "train/distinctive": sums["distinctive"] / max(count, 1), "val/map": val_map}
+        row = {"epoch": epoch + 1, **{f"train/{k}": v / max(count, 1) for k, v in sums.items()},
+               "val/map": val_map}
         history.append(row)
         if log_step is not None:
             log_step({**{k: v for k, v in row.items() if k != "epoch"},
                       "lr": opt.param_groups[0]["lr"]}, epoch + 1)
-        state = {"speech_encoder": speech.state_dict(), "image_encoder": image.state_dict(),
+        state = {"speech_encoder": speech.state_dict(),
+                 "image_encoder": image.state_dict() if image is not None else None,
                  "classifier": classifier.state_dict() if classifier is not None else None,
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "epoch": epoch + 1, "config": to_dict(cfg), "dims": dims, "fingerprint": fp,
@@ -160,22 +177,49 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
             save_checkpoint(model_dir / "best.pt", state)
         save_checkpoint(last, state)
         if csv_path is not None:
-            write_history(history, csv_path)
+            write_history(history, csv_path, csv_columns(cfg.kind))
         bar.set_postfix(loss=f"{row['train/loss']:.3f}", val_map=f"{val_map:.3f}")
     if csv_path is not None and history:
-        write_history(history, csv_path)
+        write_history(history, csv_path, csv_columns(cfg.kind))
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
             "time/train_seconds": round(time.perf_counter() - t0, 2)}
 
 
+def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: torch.Tensor,
+                 labels: torch.Tensor | None, image: nn.Module | None,
+                 classifier: nn.Module | None) -> dict[str, torch.Tensor]:
+    """The objective of ``cfg.kind`` on one batch: ``{"loss", <its TERMS>}``.
+
+    ``y (B, E)`` speech embeddings, ``features (B, D)`` the cached backbone features of their
+    images, ``keys (B,)`` class (fine-grained) or image (scene) of each pair, ``labels (B,)``
+    class indices (when the system uses them).
+
+    * ``s2igan``: Eq. (8) = Eq. (6) matching + Eq. (7) distinctive; Eq. (9) without the latter.
+    * ``teacher_student``: Li et al.'s Eq. (6) = JEL (7) + lambda_norm L_norm (8) + lambda_KDL
+      KDL (9), the features being the teacher (:func:`teacher_student_loss`).
+    * ``classifier``: cross-entropy of ``classifier(y)`` against the class labels.
+    """
+    if cfg.kind == "teacher_student":
+        return teacher_student_loss(y, features, keys, cfg.teacher_student)
+    if cfg.kind == "classifier":
+        ce = F.cross_entropy(classifier(y), labels)
+        return {"loss": ce, "ce": ce}
+    xi = image(features)  # (B, E)
+    l_m = matching_loss(y, xi, keys, cfg.beta)
+    l_d = (distinctive_loss(classifier, y, xi, labels)
+           if classifier is not None else torch.zeros((), device=y.device))
+    return {"loss": l_m + l_d, "match": l_m, "distinctive": l_d}  # Eq. (8) / (9)
+
+
 def validate(speech, image, val: SENSplit, kind: str, cfg: SENConfig, device) -> float:
-    """Speech -> image mAP on the validation images (relevant = class, or own image for scene)."""
-    s_emb = embed_speech(speech, val.fbank, cfg.eval_batch_size, device)
-    i_emb = embed_images(image, val.features, device=device)
-    return float(retrieval_metrics(s_emb, i_emb, val, kind)["map"])
+    """Speech -> image mAP on the validation images (relevant = class, or own image for scene);
+    ``classifier`` (no image side): speech -> speech mAP, relevant = the same class."""
+    scores, _ = evaluate_split(speech, image, val, kind, cfg.eval_batch_size, device)
+    return float(scores["map"] if image is not None else scores["speech_map"])
 
 
-def write_history(history: list[dict], path: str | Path) -> None:
-    frame = pd.DataFrame(history).reindex(columns=CSV_COLUMNS)
+def write_history(history: list[dict], path: str | Path,
+                  columns: list[str] = CSV_COLUMNS) -> None:
+    frame = pd.DataFrame(history).reindex(columns=columns)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
