@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from conftest import E, TinyBackbone, TinyImageEncoder, tiny_dg
 
@@ -138,6 +139,35 @@ def _step_batch(b: int = 4) -> dict:
             "z": torch.randn(b, 8), "eps": torch.randn(b, 6),
             "gt": torch.randn(b, E), "ri": torch.randn(b, E), "mi": torch.randn(b, E),
             "wrong": torch.tensor([3, 0, 1, 2]), "wrong_mask": torch.ones(b)}
+
+
+def test_cond_norm_modulates_batch_norm_by_the_condition():
+    """dg.cond_norm: BN(x) * (1 + gamma(c)) + beta(c), starting as plain BN (gamma = beta = 0)."""
+    from dataclasses import replace
+
+    from s2igan.rdg.generator import CondBatchNorm2d, init_weights
+    torch.manual_seed(0)
+    norm = CondBatchNorm2d(3, 5)
+    nn.init.normal_(norm.affine.weight)
+    nn.init.normal_(norm.affine.bias)
+    x, c = torch.randn(4, 3, 2, 2), torch.randn(4, 5)
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    plain = (x - mean) / torch.sqrt(var + 1e-5)          # BN in training mode, unit scale
+    gb = c @ norm.affine.weight.T + norm.affine.bias       # (4, 6)
+    expected = plain * (1 + gb[:, :3, None, None]) + gb[:, 3:, None, None]
+    assert torch.allclose(norm(x, c), expected, atol=1e-5)
+    # in the generator: zero at the start, and trained (gradients reach gamma/beta)
+    g = Generator(replace(tiny_dg(), cond_norm=True), E)
+    init_weights(g)
+    norms = [m for m in g.modules() if isinstance(m, CondBatchNorm2d)]
+    assert len(norms) >= 5 and all(m.affine is not None for m in norms)
+    assert all(not m.affine.weight.any() and not m.affine.bias.any() for m in norms)
+    images, _, _ = g(torch.randn(4, 8), torch.randn(4, E))
+    sum(im.square().mean() for im in images).backward()
+    assert all(m.affine.weight.grad.abs().sum() > 0 for m in norms)
+    assert not any(isinstance(m, CondBatchNorm2d) and m.affine is not None
+                   for m in Generator(tiny_dg(), E).modules())          # off: plain BatchNorm
 
 
 def test_step_updates_generator_and_discriminators():
