@@ -29,8 +29,8 @@ def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir:
                          work, reports, dg, rs, rdg,
                          weights=params["features"]["weights"], log_step=run.log_step)
         publish(work, model_dir)
-        for png in sorted((reports / "samples").glob("epoch_*.png")):
-            run.log_artifact(png, "samples")
+        for png in sorted((reports / "samples").glob("epoch_*.png")):   # epoch_NNN.png
+            run.log_image(png, key="samples", step=int(png.stem.split("_")[1]))
         run.log_artifact(reports / "loss.csv")
         run.log_metrics(final_metrics(reports / "loss.csv"))
 
