@@ -22,6 +22,12 @@
 * **Stale temporaries.** Before ``main`` runs, the temporary files and folders that an earlier,
   killed run of the stage left beside its outputs (:func:`s2igan.io.remove_stale_temporaries`
   on the parent folders of the path arguments) are removed.
+* **Resumable training outside the DVC outs.** ``sen`` and ``rdg`` train in
+  :func:`resume_dir` (``models/.resume/<stage>/``, git-ignored, not a DVC out) and
+  :func:`publish` copies the finished checkpoints into their out (``models/<stage>/``). DVC
+  deletes a stage's outs before it runs the stage again, and the old way around that,
+  ``persist: true``, switches DVC's run-cache off for the stage; a checkpoint kept beside the
+  outs survives a killed run and leaves the outs plain, so the run-cache works.
 
 The stage name is the script's file name (stage name == script name == ``dvc.yaml`` stage).
 """
@@ -29,13 +35,16 @@ The stage name is the script's file name (stage name == script name == ``dvc.yam
 from __future__ import annotations
 
 import inspect
+import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from s2igan.config import ConfigError
-from s2igan.io import BadInputError, remove_stale_temporaries
+from s2igan.io import BadInputError, atomic_dir, remove_stale_temporaries
+
+RESUME_FOLDER = ".resume"     # models/.resume/<stage>/: resumable checkpoints, not DVC outs
 
 SIGTERM_STATUS = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
 
@@ -74,3 +83,24 @@ def run_stage(main: Callable[..., object], doc: str | None,
         sys.exit(f"{script.stem}: bad input: {err}")
     except ConfigError as err:
         sys.exit(f"{script.stem}: bad params: {err}")
+
+
+def resume_dir(model_dir: str | Path) -> Path:
+    """Where a training stage keeps its resumable checkpoints: ``models/sen`` ->
+    ``models/.resume/sen`` (beside the out, never inside it, so DVC neither deletes it before a
+    re-run nor caches it). Temporaries a killed run left there are removed; the folder is made."""
+    model_dir = Path(model_dir)
+    work = model_dir.parent / RESUME_FOLDER / model_dir.name
+    work.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(work)
+    return work
+
+
+def publish(work_dir: str | Path, model_dir: str | Path, pattern: str = "*.pt") -> list[str]:
+    """Copy the files of ``work_dir`` matching ``pattern`` into ``model_dir``, all at once (the
+    folder is swapped in complete, :func:`s2igan.io.atomic_dir`); returns the names copied."""
+    names = sorted(p.name for p in Path(work_dir).glob(pattern) if p.is_file())
+    with atomic_dir(model_dir) as tmp:
+        for name in names:
+            shutil.copy2(Path(work_dir) / name, tmp / name)
+    return names

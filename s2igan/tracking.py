@@ -3,8 +3,41 @@ to MLflow, together with params, curves and images.
 
 MLflow is imported lazily and every MLflow call is guarded: if the tracking store cannot be
 reached, the stage still completes (the DVC metrics file is the source of truth) and a warning
-says what failed. Defaults: ``sqlite:///mlflow.db`` in the working directory, overridable by
-``MLFLOW_TRACKING_URI``; MLflow telemetry is switched off.
+says what failed. MLflow telemetry is switched off.
+
+Where runs go (:func:`resolve_tracking_uri`, :func:`experiment_name`):
+
+* **Store**: ``MLFLOW_TRACKING_URI``, default ``sqlite:///mlflow.db``. A *relative* sqlite path
+  is taken relative to the DVC workspace, ``$DVC_ROOT`` (DVC sets it for every stage command; for
+  ``dvc exp run --temp`` / ``--queue``, which run in a copy under ``.dvc/tmp/exps``, it names the
+  main workspace), else the working directory. So every run of a workspace, queued and temporary
+  experiments included, lands in the one ``mlflow.db`` of the main workspace. An experiment this
+  module creates in a sqlite store keeps its artifacts beside the database
+  (``<db folder>/mlruns/<experiment>``), not in the working directory, which for ``--temp`` runs
+  is deleted afterwards.
+* **Experiment**: ``MLFLOW_EXPERIMENT_NAME``, default ``s2igan``.
+
+Pipeline runs. One ``dvc repro`` / ``dvc exp run`` is one *pipeline* run (MLflow parent run,
+named ``pipeline:<dvc exp>@<short rev>``); each stage's run is nested under it (the tag
+``mlflow.parentRunId``). The stage processes find their parent in the tracking store itself,
+the one place all of them share (a file in the workspace would not be seen by a ``--temp`` copy):
+the parent carries the tag ``s2igan.pipeline``, a hash of the pipeline key
+(:func:`pipeline_key`: the DVC experiment name, the git revision it runs on,
+``DVC_EXP_BASELINE_REV`` for experiments, and the workspace root). ``check`` opens a new parent
+every time it runs (``StageRun(..., opens_pipeline=True)``); it depends on every params section
+and on the library, so DVC runs it first on every run that changes params or code. Any other
+stage joins the newest parent of its key, or opens one if there is none. Consequence, chosen on
+purpose: when only some stages re-run without ``check`` (``dvc repro -f rdg``, deleted outputs,
+a change to one stage script), their runs join the latest pipeline run of the same experiment
+and revision, i.e. the pipeline whose outputs they replace; a new ``dvc exp run`` always gets its
+own parent (every experiment has its own name). The parent is marked RUNNING while a stage runs
+and FINISHED (FAILED if that stage failed) when it ends, so its end time is the last stage's;
+``check`` logs every params section on it.
+
+Git. Every run (parent and stages) gets MLflow's standard source tags:
+``mlflow.source.git.commit`` (the baseline commit for ``dvc exp run``), ``mlflow.source.git.branch``
+and ``mlflow.source.git.repoURL`` (``origin``) when there are any, ``mlflow.source.name``
+(``stages/<stage>.py``) and ``mlflow.source.type`` ``LOCAL``.
 
 An outage costs seconds, not minutes. MLflow's own HTTP defaults are a 120 s timeout and 7
 retries with exponential backoff (about 4 minutes per call against a server that is down). For an
@@ -55,6 +88,7 @@ Names. All stages log to one MLflow experiment (``s2igan``), so names must not c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -69,8 +103,9 @@ from typing import Any
 from s2igan.config import flatten
 from s2igan.io import write_json
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-EXPERIMENT = "s2igan"
+DEFAULT_URI = "sqlite:///mlflow.db"   # relative: resolved against the workspace (resolve_tracking_uri)
+EXPERIMENT = "s2igan"                  # unless MLFLOW_EXPERIMENT_NAME is set
+PIPELINE_TAG = "s2igan.pipeline"       # on the parent run: hash of pipeline_key()
 CODE_PATHS = (":/s2igan", ":/stages")   # what "dirty" looks at (git pathspecs, from the top)
 TAG_VALUE_MAX = 5000                     # MLflow refuses longer tag values
 PROBE_TIMEOUT_S = 2.0                    # TCP connect to an http(s) tracking server
@@ -123,6 +158,82 @@ def dvc_exp_name() -> str:
     return os.environ.get("DVC_EXP_NAME", "workspace")
 
 
+def workspace_root() -> Path:
+    """The DVC workspace: ``$DVC_ROOT`` (the main workspace even for ``dvc exp run --temp`` /
+    ``--queue``), else the working directory."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``; a relative sqlite
+    path is made absolute against :func:`workspace_root`."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        rel = uri[len(prefix):]
+        if rel and not rel.startswith(":memory:"):
+            uri = prefix + str(workspace_root() / rel)
+    return uri
+
+
+def experiment_name() -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
+
+
+def source_revision() -> str:
+    """The commit the run's code comes from: ``DVC_EXP_BASELINE_REV`` in a ``dvc exp run``
+    (whose temporary copy checks out a stash commit of its own), else the workspace's HEAD."""
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git_revision(workspace_root())
+
+
+def git_tags(script: str | None = None) -> dict[str, str]:
+    """MLflow's standard source tags (``mlflow.source.*``) of the workspace's git checkout."""
+    root = workspace_root()
+    tags = {"mlflow.source.type": "LOCAL"}
+    commit = source_revision()
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit
+    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], root)
+    if branch and branch != "HEAD":
+        tags["mlflow.source.git.branch"] = branch
+    url = _git(["remote", "get-url", "origin"], root)
+    if url:
+        tags["mlflow.source.git.repoURL"] = url
+    if script:
+        tags["mlflow.source.name"] = script
+    return tags
+
+
+def pipeline_key() -> str:
+    """What identifies one pipeline run for its stages: experiment, revision, workspace."""
+    return f"{dvc_exp_name()}@{source_revision()} in {workspace_root()}"
+
+
+def pipeline_tag(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _artifact_location(uri: str, name: str) -> str | None:
+    """Beside a sqlite database (``<db folder>/mlruns/<name>``); None: the store decides."""
+    if not uri.startswith("sqlite:////"):
+        return None
+    safe = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name)
+    return str(Path(uri[len("sqlite:///"):]).parent / "mlruns" / safe)
+
+
+def _experiment_id(client, uri: str, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=_artifact_location(uri, name))
+    except Exception:   # created meanwhile by another process
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
 def stage_params(params: dict[str, Any], *names: str) -> dict[str, Any]:
     """The params.yaml entries ``names``, spelled as in a ``dvc.yaml`` ``params:`` list (a
     section ``sen`` or a dotted key ``features.backbone``), nested as in params.yaml, so that
@@ -153,14 +264,19 @@ class StageRun:
 
     On a normal exit the final metrics (plus ``time/stage_seconds``) are written to
     ``metrics_path``; the run ends FINISHED, or FAILED on an exception (then no metrics file).
+    The run is nested under its pipeline run (module doc); ``opens_pipeline=True`` (the
+    ``check`` stage) opens a new pipeline run and logs ``params`` on it too.
     """
 
     def __init__(self, stage: str, params: dict[str, Any] | None = None,
-                 metrics_path: str | Path | None = None, tracking_uri: str | None = None):
+                 metrics_path: str | Path | None = None, tracking_uri: str | None = None,
+                 opens_pipeline: bool = False):
         self.stage = stage
         self.params = flatten(params or {})
         self.metrics_path = Path(metrics_path) if metrics_path else None
-        self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.opens_pipeline = opens_pipeline
+        self.parent_run_id: str | None = None
         self.metrics: dict[str, Any] = {}
         self._curve_keys: set[str] = set()
         self._mlflow = None
@@ -213,6 +329,7 @@ class StageRun:
         self._mlflow = mlflow
         name = self.run_name()
         tags = {
+            **git_tags(f"stages/{self.stage}.py"),
             "stage": self.stage,
             "dvc_exp_name": dvc_exp_name(),
             "git_revision": git_revision(),
@@ -222,14 +339,42 @@ class StageRun:
 
         def start() -> None:
             mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_experiment(EXPERIMENT)
-            self._run = mlflow.start_run(tags=tags)
+            client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+            experiment_id = _experiment_id(client, self.tracking_uri, experiment_name())
+            mlflow.set_experiment(experiment_id=experiment_id)
+            self.parent_run_id = self._pipeline_run(client, experiment_id)
+            self._run = mlflow.start_run(experiment_id=experiment_id,
+                                         tags={**tags, "mlflow.parentRunId": self.parent_run_id})
             if self.params:
                 # MLflow caps a param value at 6000 characters; params here are short.
                 mlflow.log_params({k: str(v)[:500] for k, v in self.params.items()})
 
         self._guard(f"start at {self.tracking_uri}", start)
         return self
+
+    def _pipeline_run(self, client, experiment_id: str) -> str:
+        """The id of this stage's pipeline run (module doc): a new one for ``opens_pipeline``,
+        else the newest of the same key, else a new one. It is marked RUNNING."""
+        key = pipeline_key()
+        tag = pipeline_tag(key)
+        if not self.opens_pipeline:
+            found = client.search_runs([experiment_id],
+                                       filter_string=f"tags.`{PIPELINE_TAG}` = '{tag}'",
+                                       order_by=["attributes.start_time DESC"], max_results=1)
+            if found:
+                client.update_run(found[0].info.run_id, status="RUNNING")
+                return found[0].info.run_id
+        rev = source_revision()
+        name = f"pipeline:{dvc_exp_name()}@{rev[:7]}"
+        run = client.create_run(experiment_id, run_name=name, tags={
+            **git_tags(), PIPELINE_TAG: tag, "s2igan.pipeline_key": key,
+            "dvc_exp_name": dvc_exp_name(), "git_revision": rev, "opened_by": self.stage,
+            "mlflow.runName": name})
+        if self.opens_pipeline and self.params:
+            from mlflow.entities import Param
+            client.log_batch(run.info.run_id, params=[Param(k, str(v)[:500])
+                                                      for k, v in self.params.items()])
+        return run.info.run_id
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -239,6 +384,9 @@ class StageRun:
         if self._mlflow is not None:
             status = "FINISHED" if exc_type is None else "FAILED"
             self._guard("end_run", self._mlflow.end_run, status=status)
+        if self._mlflow is not None and self.parent_run_id is not None:
+            client = self._mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+            self._guard("end pipeline run", client.set_terminated, self.parent_run_id, status)
 
     # -- logging -----------------------------------------------------------------------------
     def log_metrics(self, metrics: dict[str, Any]) -> None:
@@ -281,7 +429,39 @@ class StageRun:
         if self._mlflow is not None and Path(path).exists():
             self._guard("log_artifact", self._mlflow.log_artifact, str(path), artifact_path)
 
-    log_image = log_artifact
+    def log_image(self, path: str | Path, artifact_path: str | None = None, *,
+                  key: str | None = None, step: int | None = None) -> None:
+        """An image file. With ``step`` (an epoch) it is an MLflow image series ``key`` (the
+        UI's image view steps through it: ``mlflow.log_image(..., key=, step=)``); without, a
+        plain artifact under ``artifact_path``."""
+        if step is None:
+            self.log_artifact(path, artifact_path)
+            return
+        if self._mlflow is None or not Path(path).exists():
+            return
+
+        def log() -> None:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                image.load()
+                self._mlflow.log_image(image, key=key or Path(path).stem, step=int(step),
+                                       synchronous=True)
+
+        self._guard("log_image", log)
+
+    def log_model(self, **kwargs: Any) -> Any:
+        """``mlflow.pyfunc.log_model(**kwargs)`` in this run (guarded like every MLflow call);
+        returns its ``ModelInfo``, or None without MLflow."""
+        if self._mlflow is None:
+            return None
+
+        def log() -> Any:
+            import mlflow.pyfunc
+
+            return mlflow.pyfunc.log_model(**kwargs)
+
+        return self._guard("log_model", log)
 
 
 def _number(value: Any) -> Any:

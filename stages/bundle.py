@@ -1,6 +1,6 @@
 """Stage `bundle`: the self-contained model bundle (safetensors weights + JSON, no pickle) of the
 trained SEN speech encoder and RDG EMA generator, read by `s2igan.load_bundle` and
-`s2igan generate`.
+`s2igan generate`; also logged to MLflow as a pyfunc model and registered (s2igan/pyfunc.py).
 
 usage: python stages/bundle.py SEN_CHECKPOINT GENERATOR_CHECKPOINT BACKBONE_JSON OUT_DIR REPORT_DIR
 params: fbank, tts (the front end the SEN was trained with; the SEN and DG configs come from the
@@ -9,6 +9,7 @@ checkpoints themselves)
 
 from pathlib import Path
 
+from s2igan.pyfunc import log_bundle
 from s2igan.bundle import write_bundle
 from s2igan.config import from_dict, load_params
 from s2igan.io import read_json
@@ -28,6 +29,8 @@ def main(sen_checkpoint: str, generator_checkpoint: str, backbone_json: str, out
         metrics = write_bundle(out_dir, sen_checkpoint, generator_checkpoint, fbank, tts,
                                read_json(backbone_json))
         run.log_metrics(metrics)
+        # the same folder as an MLflow pyfunc model, registered as `s2igan-bundle`
+        log_bundle(run, out_dir)
     print("bundle:", ", ".join(f"{k}={v}" for k, v in metrics.items()))
 
 

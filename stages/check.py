@@ -54,7 +54,8 @@ def main(report_dir: str) -> None:
         raise ConfigError("\n".join(bad))
     with StageRun("check", params=stage_params(params, "data", "tts", "fbank", "features", "sen",
                                                "dg", "rs", "rdg", "judge", "evaluate"),
-                  metrics_path=Path(report_dir) / "metrics.json") as run:
+                  metrics_path=Path(report_dir) / "metrics.json",
+                  opens_pipeline=True) as run:   # DVC runs check first: a new pipeline run
         write_json(Path(report_dir) / "ok.json", {"sections": sorted(SECTIONS)})
         run.log_metrics({"check/sections": len(SECTIONS)})
 

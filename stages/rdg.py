@@ -9,7 +9,7 @@ from pathlib import Path
 from s2igan.config import from_dict, load_params
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import final_metrics, train_from_paths
-from s2igan.stage import run_stage
+from s2igan.stage import publish, resume_dir, run_stage
 from s2igan.tracking import StageRun, stage_params
 
 
@@ -22,11 +22,15 @@ def main(prepared: str, embeddings: str, features: str, sen_dir: str, model_dir:
     reports = Path(report_dir)
     tracked = stage_params(params, "dg", "rs", "rdg", "features.weights")
     with StageRun("rdg", params=tracked, metrics_path=reports / "metrics.json") as run:
+        # train in models/.resume/rdg (last.pt resumes a killed run), then publish last.pt and
+        # generator.pt into the DVC out models/rdg
+        work = resume_dir(model_dir)
         train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
-                         Path(model_dir), reports, dg, rs, rdg,
+                         work, reports, dg, rs, rdg,
                          weights=params["features"]["weights"], log_step=run.log_step)
-        for png in sorted((reports / "samples").glob("epoch_*.png")):
-            run.log_artifact(png, "samples")
+        publish(work, model_dir)
+        for png in sorted((reports / "samples").glob("epoch_*.png")):   # epoch_NNN.png
+            run.log_image(png, key="samples", step=int(png.stem.split("_")[1]))
         run.log_artifact(reports / "loss.csv")
         run.log_metrics(final_metrics(reports / "loss.csv"))
 

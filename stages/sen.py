@@ -12,7 +12,7 @@ from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
 from s2igan.sen.config import SENConfig
 from s2igan.sen.run import train_and_evaluate
-from s2igan.stage import run_stage
+from s2igan.stage import publish, resume_dir, run_stage
 from s2igan.tracking import StageRun, stage_params
 
 
@@ -25,8 +25,12 @@ def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
     frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
     with StageRun("sen", params=stage_params(all_params, "sen"),
                   metrics_path=reports / "metrics.json") as run:
-        metrics = train_and_evaluate(frame, fbank_dir, features_dir, model_dir, reports, cfg,
+        # train in models/.resume/sen (last.pt resumes a killed run), then publish best.pt and
+        # last.pt into the DVC out models/sen
+        work = resume_dir(model_dir)
+        metrics = train_and_evaluate(frame, fbank_dir, features_dir, work, reports, cfg,
                                      log_step=run.log_step)
+        publish(work, model_dir)
         run.log_artifact(reports / "tsne.png")
         run.log_artifact(reports / "loss.csv")
         run.log_metrics(metrics)

@@ -18,7 +18,8 @@ PACKAGE = REPO / "s2igan"
 
 FOUNDATION = {"__init__", "config", "io", "arrays", "stage", "tracking", "device", "checkpoint"}
 LAYERS = {"data": 1, "speech": 2, "features": 2, "metrics": 2, "sen": 3, "rdg": 4,
-          "evaluate": 5, "bundle": 6, "cli": 6, "generate": 6}
+          "evaluate": 5, "bundle": 6, "cli": 6, "generate": 6,
+          "pyfunc": 6, "pyfunc_model": 6}
 # The package's public API, exported lazily by ``s2igan/__init__.py`` (a PEP 562 module
 # ``__getattr__``): ``s2igan.load_bundle`` imports the top layer only when it is used, so
 # importing any foundation module stays cheap and no stage depends on the model code through it.

@@ -144,3 +144,91 @@ def test_bundle_holds_the_pipeline_models(workspace):
                              sample_rate=16000)
     dim = json.loads((work / "reports/embed/metrics.json").read_text())["embed_dim"]
     assert image.size == (32, 32) and model.embed_dim == dim      # whichever SEN ran last
+
+
+def _runs(work: Path):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("s2igan")
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+@pytest.mark.slow
+def test_mlflow_stage_runs_nest_under_one_pipeline_run(workspace):
+    """The first `dvc repro`: one pipeline run, every stage's run nested under it, git source
+    tags, the sample grids as an image series, the bundle registered as a pyfunc model."""
+    work, env = workspace
+    client, runs = _runs(work)
+    head = _run(["git", "rev-parse", "HEAD"], work, env).strip()
+    stages = {r.data.tags["stage"]: r for r in runs
+              if r.data.tags.get("dvc_exp_name") == "workspace" and "stage" in r.data.tags}
+    assert set(stages) == set(yaml.safe_load((work / "dvc.yaml").read_text())["stages"])
+    [parent] = {r.data.tags["mlflow.parentRunId"] for r in stages.values()}
+    pipeline = client.get_run(parent)
+    assert pipeline.data.tags["opened_by"] == "check" and pipeline.info.status == "FINISHED"
+    assert pipeline.data.params["rdg.epochs"] == "1"            # check logs every section
+    assert {r.data.tags["mlflow.source.git.commit"] for r in [pipeline, *stages.values()]} == {head}
+    images = [a.path for a in client.list_artifacts(stages["rdg"].info.run_id, "images")]
+    assert any(p.startswith("images/samples+step+1+") and p.endswith(".png") for p in images)
+    # (the experiments above registered versions of their own)
+    versions = client.search_model_versions("name = 's2igan-bundle'")
+    assert stages["bundle"].info.run_id in {v.run_id for v in versions}
+
+
+@pytest.mark.slow
+def test_run_cache_restores_sen_and_rdg(workspace):
+    """Back to the first run's params after the ablations: sen, embed, rdg, evaluate and bundle
+    come out of DVC's run-cache instead of training again (their outs are not `persist`)."""
+    work, env = workspace
+    out = _run(["dvc", "exp", "run", "-S", "sen.kind=s2igan", "-S", "rs.enabled=true"], work, env)
+    ran = set(re.findall(r"Running stage '([\w-]+)'", out))
+    cached = set(re.findall(r"Stage '([\w-]+)' is cached", out))
+    assert {"sen", "embed", "rdg", "evaluate", "bundle"} <= cached, out[-3000:]
+    assert not ran & {"sen", "rdg"}, out[-3000:]
+    assert (work / "models/sen/best.pt").is_file() and (work / "models/rdg/generator.pt").is_file()
+
+
+@pytest.mark.slow
+def test_models_travel_through_a_dvc_remote(workspace, tmp_path):
+    """README "Sharing trained models": `dvc push` to a local-folder remote, then a fresh
+    `git clone` gets the same models with `dvc pull`."""
+    work, env = workspace
+    remote = tmp_path / "remote"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    _run(["dvc", "remote", "add", "-d", "shared", str(remote)], work, env)
+    _run(["git", "add", "-A"], work, env)
+    _run([*git, "commit", "-qm", "models of the tiny run"], work, env)
+    _run(["dvc", "push"], work, env)
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(work), str(clone)], tmp_path, env)
+    assert not (clone / "models").exists()
+    _run(["dvc", "pull"], clone, env)
+    for rel in ("models/bundle/generator.safetensors", "models/bundle/bundle.json",
+                "models/sen/best.pt", "models/rdg/generator.pt", "data/embeddings"):
+        a, b = work / rel, clone / rel
+        files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()) if a.is_dir() else [""]
+        assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files), rel
+    assert "up to date" in _run(["dvc", "status"], clone, env).lower()
+
+
+@pytest.mark.slow
+def test_temp_experiment_logs_into_the_workspace_store(workspace):
+    """`dvc exp run --temp` runs in a copy under .dvc/tmp/exps; with the default (relative)
+    tracking URI its runs still land in the workspace's mlflow.db, nested under their own
+    pipeline run, and their artifacts outlive the copy."""
+    work, env = workspace
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    _, before = _runs(work)
+    out = _run(["dvc", "exp", "run", "--temp", "-S", "rdg.seed=1"], work, env)
+    assert "Running stage 'rdg'" in out, out[-3000:]
+    client, after = _runs(work)
+    old = {r.info.run_id for r in before}
+    new = [r for r in after if r.info.run_id not in old and "stage" in r.data.tags]
+    assert {r.data.tags["stage"] for r in new} >= {"check", "rdg", "evaluate", "bundle"}
+    assert len({r.data.tags["dvc_exp_name"] for r in new}) == 1
+    assert len({r.data.tags["mlflow.parentRunId"] for r in new}) == 1
+    rdg = next(r for r in new if r.data.tags["stage"] == "rdg")
+    assert ".dvc/tmp" not in rdg.info.artifact_uri
+    assert client.list_artifacts(rdg.info.run_id, "images")
+    assert not list((work / ".dvc/tmp/exps").glob("*/mlflow.db"))

@@ -1,9 +1,11 @@
 """kill -9 in the middle of training, then the same command again: the real `sen` stage
 (`python stages/sen.py ...`, tiny SEN) and the real `rdg` stage (`python stages/rdg.py ...`, tiny
 generator, no relation supervisor: its ImageNet backbone is not at hand offline) killed with
-SIGKILL at a random moment after their first checkpoint resume from ``models/<stage>/last.pt``
-and end with the metrics of an uninterrupted run (every key but the timings) and the same
-``loss.csv``, and no temporary is left behind."""
+SIGKILL at a random moment after their first checkpoint resume from
+``models/.resume/<stage>/last.pt`` and end with the metrics of an uninterrupted run (every key
+but the timings) and the same ``loss.csv``, and no temporary is left behind. Between the kill and
+the re-run the stage's DVC out ``models/<stage>`` is deleted, as ``dvc repro`` does before it
+runs a stage whose outs are not ``persist``: the resumable checkpoint lives beside the out."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import importlib.util
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,10 +104,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cwd: Path, stage: str) -> dict:
+def _run(cwd: Path, stage: str, log: list[str] | None = None) -> dict:
     proc = subprocess.run(_command(stage), cwd=cwd, env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if log is not None:
+        log.append(proc.stdout + proc.stderr)
     return json.loads((cwd / f"reports/{stage}/metrics.json").read_text())
 
 
@@ -119,9 +124,10 @@ def _epochs_done(path: Path) -> int:
 
 
 def _kill_after_first_checkpoint(work: Path, stage: str, epochs: int, delay: float) -> int:
-    """Start the stage in ``work``, SIGKILL it ``delay`` s after ``models/<stage>/last.pt``
-    appears; returns the checkpoint's epoch, asserted to be before the last one."""
-    last = work / f"models/{stage}/last.pt"
+    """Start the stage in ``work``, SIGKILL it ``delay`` s after its resumable checkpoint
+    ``models/.resume/<stage>/last.pt`` appears; returns the checkpoint's epoch, asserted to be
+    before the last one; the out ``models/<stage>`` is then deleted, as DVC would."""
+    last = work / f"models/.resume/{stage}/last.pt"
     proc = subprocess.Popen(_command(stage), cwd=work, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -140,6 +146,7 @@ def _kill_after_first_checkpoint(work: Path, stage: str, epochs: int, delay: flo
     done = _epochs_done(last)
     assert 1 <= done < epochs, f"killed {delay:.2f} s after the first checkpoint at epoch {done}"
     assert not (work / f"reports/{stage}/metrics.json").exists()
+    shutil.rmtree(work / f"models/{stage}", ignore_errors=True)   # what `dvc repro` does first
     return done
 
 
@@ -155,7 +162,10 @@ def test_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path):
     delay = random.uniform(0.0, 0.3)   # training lasts about 1.5 s after it
     done = _kill_after_first_checkpoint(work, "sen", EPOCHS, delay)
 
-    resumed = _run(work, "sen")
+    log: list[str] = []
+    resumed = _run(work, "sen", log)
+    # it resumed (a run from scratch would end with the same numbers too)
+    assert f"resuming from models/.resume/sen/last.pt after epoch {done}" in log[0], log[0][-2000:]
     assert _untimed(resumed) == _untimed(straight), f"killed after epoch {done}"
     assert _epochs_done(work / "models/sen/last.pt") == EPOCHS
     assert (work / "reports/sen/loss.csv").read_text() == \
@@ -175,8 +185,11 @@ def test_rdg_sigkill_after_a_checkpoint_then_rerun_equals_uninterrupted(tmp_path
     work = _rdg_workspace(tmp_path / "killed")
     delay = random.uniform(0.0, 0.8)   # training lasts about 3 s after it (0.1 s an epoch)
     done = _kill_after_first_checkpoint(work, "rdg", RDG_EPOCHS, delay)
+    before = load_checkpoint(work / "models/.resume/rdg/last.pt")["history"]
 
     resumed = _run(work, "rdg")
+    # it resumed: the killed run's epochs, wall times included, are kept, not trained again
+    assert load_checkpoint(work / "models/rdg/last.pt")["history"][:done] == before
     assert _untimed(resumed) == _untimed(straight), f"killed after epoch {done}"
     assert resumed["epochs"] == RDG_EPOCHS
     assert _epochs_done(work / "models/rdg/last.pt") == RDG_EPOCHS
