@@ -12,6 +12,8 @@ import torch
 from tqdm import tqdm
 
 from s2igan.arrays import Ragged, load_vectors, save_vectors
+from s2igan.asr.transcripts import read_transcripts, wer_metrics
+from s2igan.data import manifest
 from s2igan.device import resolve_device
 from s2igan.io import BadInputError
 from s2igan.sen.checkpoint import load_sen
@@ -90,9 +92,6 @@ def embed_texts(cfg: SENConfig, prepared_dir: str | Path | None,
     the `asr` stage's cache where it has one (the splits of ``asr.splits``), the manifest's text
     elsewhere; metrics ``<split>/asr_wer`` and ``<split>/asr_wer_words`` of the transcribed
     splits (corpus WER against the manifest's text, :mod:`s2igan.asr.wer`)."""
-    from s2igan.asr.transcripts import read_transcripts, wer_metrics
-    from s2igan.data import manifest
-
     if prepared_dir is None:
         raise BadInputError(None, "sen.kind: text needs the prepared manifest (caption text)")
     frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
