@@ -42,6 +42,7 @@ from s2igan.rdg.sampling import load_generator
 from s2igan.sen.checkpoint import build_encoders, load_state
 from s2igan.sen.config import SENConfig
 from s2igan.sen.model import SpeechEncoder
+from s2igan.sen.text import TextEncoder
 from s2igan.speech.audio import check_clip, to_16k_mono
 from s2igan.speech.frontend import (FbankConfig, SpeechFrontend, audio_to_wave, compute_fbank,
                                     embed_fbanks)
@@ -158,6 +159,10 @@ class Bundle:
     def __init__(self, speech_encoder: SpeechEncoder, generator: Generator,
                  fbank: FbankConfig = FbankConfig(), tts: TTSConfig = TTSConfig(),
                  meta: dict[str, Any] | None = None, path: Path | None = None):
+        if isinstance(speech_encoder, TextEncoder):
+            raise BadInputError(path, "this model is sen.kind: text (the two-stage baseline), "
+                                "whose encoder reads words, not filterbanks; generation from "
+                                "audio through pocketsphinx is not built into the bundle")
         self.speech_encoder = speech_encoder.eval().requires_grad_(False)
         self.generator = generator.eval().requires_grad_(False)
         self.fbank = fbank

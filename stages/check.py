@@ -4,12 +4,13 @@ value of the wrong type or out of range fails in seconds, one line per problem n
 ``prepare`` depends on ``ok.json``, so DVC runs this first.
 
 usage: python stages/check.py REPORT_DIR
-params: data, tts, fbank, features, sen, dg, rs, rdg, judge, evaluate
+params: data, tts, fbank, features, sen, asr, dg, rs, rdg, judge, evaluate
 """
 
 from pathlib import Path
 from typing import Any
 
+from s2igan.asr.recognize import ASRConfig
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data.prepare import DataConfig
 from s2igan.evaluate.judge import JudgeConfig
@@ -24,8 +25,8 @@ from s2igan.stage import run_stage
 from s2igan.tracking import StageRun, stage_params
 
 SECTIONS = {"data": DataConfig, "tts": TTSConfig, "fbank": FbankConfig,
-            "features": FeaturesConfig, "sen": SENConfig, "dg": DGConfig, "rs": RSConfig,
-            "rdg": RDGConfig, "judge": JudgeConfig, "evaluate": EvalConfig}
+            "features": FeaturesConfig, "sen": SENConfig, "asr": ASRConfig, "dg": DGConfig,
+            "rs": RSConfig, "rdg": RDGConfig, "judge": JudgeConfig, "evaluate": EvalConfig}
 
 
 def problems(params: dict[str, Any]) -> list[str]:
@@ -53,7 +54,7 @@ def main(report_dir: str) -> None:
     if bad:
         raise ConfigError("\n".join(bad))
     with StageRun("check", params=stage_params(params, "data", "tts", "fbank", "features", "sen",
-                                               "dg", "rs", "rdg", "judge", "evaluate"),
+                                               "asr", "dg", "rs", "rdg", "judge", "evaluate"),
                   metrics_path=Path(report_dir) / "metrics.json",
                   opens_pipeline=True) as run:   # DVC runs check first: a new pipeline run
         write_json(Path(report_dir) / "ok.json", {"sections": sorted(SECTIONS)})

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "s2igan"
 
 FOUNDATION = {"__init__", "config", "io", "arrays", "stage", "tracking", "device", "checkpoint"}
-LAYERS = {"data": 1, "speech": 2, "features": 2, "metrics": 2, "sen": 3, "rdg": 4,
+LAYERS = {"data": 1, "speech": 2, "asr": 2, "features": 2, "metrics": 2, "sen": 3, "rdg": 4,
           "evaluate": 5, "bundle": 6, "cli": 6, "generate": 6,
           "pyfunc": 6, "pyfunc_model": 6}
 # The package's public API, exported lazily by ``s2igan/__init__.py`` (a PEP 562 module

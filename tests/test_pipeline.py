@@ -107,7 +107,14 @@ def test_second_repro_is_a_no_op(workspace):
     # the data, features or judge stages. Each experiment starts from the previous one's
     # workspace, so rs.enabled=true turns the relation supervisor back on: it then runs on the
     # teacher's features (it changes nothing in the set: rdg re-runs for the new SEN anyway)
-    (["sen.kind=teacher_student", "rs.enabled=true"], {"sen", "embed", "rdg", "evaluate"}),
+    # (`asr` reads sen.kind, so it re-runs too: a no-op in a second, its empty cache unchanged)
+    (["sen.kind=teacher_student", "rs.enabled=true"],
+     {"asr", "sen", "embed", "rdg", "evaluate"}),
+    # the two-stage baseline (Li et al. Table II): text encoder on the true text, then on the
+    # `asr` stage's pocketsphinx transcripts (the `asr` stage reads sen.kind / sen.text.source)
+    (["sen.kind=text", "sen.text.source=truth"], {"asr", "sen", "embed", "rdg", "evaluate"}),
+    # (sen.kind first: `dvc params diff` compares with HEAD, whose sen.text.source is asr)
+    (["sen.kind=text", "sen.text.source=asr"], {"asr", "sen", "embed", "rdg", "evaluate"}),
 ])
 def test_ablation_switch_reruns_only_dependent_stages(workspace, switches, expected):
     work, env = workspace
@@ -119,6 +126,12 @@ def test_ablation_switch_reruns_only_dependent_stages(workspace, switches, expec
     assert ran == {"check", *expected, "bundle"}, out[-3000:]
     diff = _run(["dvc", "params", "diff", "--json"], work, env)
     assert switches[0].split("=")[0] in diff
+    embed = json.loads((work / "reports/embed/metrics.json").read_text())
+    if "sen.text.source=asr" in switches:  # the test captions' text came from pocketsphinx
+        asr = json.loads((work / "reports/asr/metrics.json").read_text())
+        assert asr["asr/active"] == 1 and asr["asr/captions"] == embed["embed/asr_captions"] > 0
+        assert 0 <= embed["test/asr_wer"] == asr["test/wer"]
+        assert embed["embed/text_source"] == "asr"
     if "sen.kind=teacher_student" in switches:  # the speech embeddings live in the teacher's space
         dim = json.loads((work / "data/features/backbone.json").read_text())["dim"]
         assert json.loads((work / "reports/embed/metrics.json").read_text())["embed_dim"] == dim

@@ -194,7 +194,11 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
-    speech_encoder, _, _ = load_sen(sen_dir / "best.pt", device, speech_only=True)
+    speech_encoder, _, sen_cfg = load_sen(sen_dir / "best.pt", device, speech_only=True)
+    text_system = sen_cfg.kind == "text"   # the two-stage baseline: its encoder reads words
+    if text_system:
+        m["protocol/text_system"] = ("sen.kind text: colour grid and timing encode the "
+                                     "sentences' text (no ASR); held-out voices not scored")
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
         if cfg.probes:
@@ -202,9 +206,10 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         if cfg.seen_captions:
             m.update(seen_class_scores(g, judges, frame, embeddings, cfg.seen_captions, cfg.seed,
                                        cfg.batch_size))
-        m.update(heldout_voice_scores(g, judges, captions, z, cfg.heldout_voices, frontend,
+        voices = () if text_system else cfg.heldout_voices
+        m.update(heldout_voice_scores(g, judges, captions, z, voices, frontend,
                                       speech_encoder, cfg.batch_size))
-        m["protocol/heldout_voices"] = ", ".join(cfg.heldout_voices) or "none"
+        m["protocol/heldout_voices"] = ", ".join(voices) or "none"
     n_div = min(cfg.diversity_captions, len(gen))
     if n_div:
         m["gen/diversity"] = diversity_score(g, torch.from_numpy(np.asarray(speech)[:n_div]).float(),
@@ -221,7 +226,8 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
 
-    fbanks = _colour_fbanks(cfg, frontend)
+    fbanks = (speech_encoder.token_arrays(_colour_texts(cfg)) if text_system
+              else _colour_fbanks(cfg, frontend))
     if fbanks is not None:
         emb = embed_fbanks(speech_encoder, fbanks)
         k = len(cfg.colours)
@@ -239,9 +245,14 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     return m, files
 
 
+def _colour_texts(cfg: EvalConfig) -> list[str]:
+    """The Fig. 7 sentences, row-major (rows: belly colour, columns: wing colour)."""
+    return [f"a small bird with a {b} belly and {w} wings" for b in cfg.colours for w in cfg.colours]
+
+
 def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray] | None:
     """Filterbanks of the Fig. 7 sentences (rows: belly colour, columns: wing colour)."""
-    texts = [f"a small bird with a {b} belly and {w} wings" for b in cfg.colours for w in cfg.colours]
+    texts = _colour_texts(cfg)
     try:
         return [frontend.text_fbank(t) for t in texts]
     except Exception as exc:  # a missing TTS engine must not lose every other score

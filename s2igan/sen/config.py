@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from s2igan.config import at_least, fraction, one_of, positive
 
-KINDS = ("s2igan", "teacher_student", "classifier")
+KINDS = ("s2igan", "teacher_student", "classifier", "text")
+TEXT_SOURCES = ("truth", "asr")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,29 @@ class TeacherStudentConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """The two-stage baseline's text side (``sen.text``, used when ``sen.kind: text``; Li et al.
+    Table II, "speech -> ASR -> text -> image"): word embeddings over the training captions'
+    vocabulary + the SEN's bidirectional GRU and self-attention pooling, trained with the SEN's
+    losses on the ground-truth training captions.
+
+    ``source`` is the text the `embed` stage encodes for the captions of ``asr.splits``:
+    ``asr`` the pocketsphinx transcript of the caption audio, ``truth`` the ground-truth caption
+    ("perfect ASR", the upper bound). Words outside the vocabulary map to ``<unk>``;
+    ``min_count`` drops rarer training words from it.
+    """
+
+    source: str = "asr"  # asr | truth
+    word_dim: int = 300  # word embedding size
+    min_count: int = 1   # training occurrences a word needs to enter the vocabulary
+
+    def __post_init__(self) -> None:
+        one_of("sen.text.source", self.source, TEXT_SOURCES)
+        at_least("sen.text.word_dim", self.word_dim, 1)
+        at_least("sen.text.min_count", self.min_count, 1)
+
+
+@dataclass(frozen=True)
 class SENConfig:
     """Speech Embedding Network settings (Sec. III-B). Defaults: the embedded CPU profile.
 
@@ -47,11 +71,13 @@ class SENConfig:
     ``kind`` picks the system that trains the speech encoder: ``s2igan`` (this paper, Eq. 1-9),
     ``teacher_student`` (Li et al., the speech encoder regresses the frozen backbone feature,
     ``teacher_student`` settings) or ``classifier`` (speech encoder + linear classifier,
-    cross-entropy on class labels only: the classifier-based baseline of both papers).
-    ``distinctive`` and ``beta`` belong to ``s2igan`` only.
+    cross-entropy on class labels only: the classifier-based baseline of both papers) or
+    ``text`` (the two-stage baseline: a text encoder trained with the ``s2igan`` losses on the
+    ground-truth captions, fed ASR or true text at embedding time; ``text`` settings).
+    ``distinctive`` and ``beta`` belong to ``s2igan`` and ``text``.
     """
 
-    kind: str = "s2igan"  # s2igan | teacher_student | classifier
+    kind: str = "s2igan"  # s2igan | teacher_student | classifier | text
 
     distinctive: bool = True  # Eq. (7) class loss (fine-grained data); false -> Eq. (9)
     embed_dim: int = 1024  # common space; = 2 * gru_hidden (concatenated directions)
@@ -80,6 +106,7 @@ class SENConfig:
     tsne_classes: int = 10  # Fig. 9: test classes shown in the t-SNE plot
     tsne_points: int = 2000
     teacher_student: TeacherStudentConfig = field(default_factory=TeacherStudentConfig)
+    text: TextConfig = field(default_factory=TextConfig)
 
     def __post_init__(self) -> None:
         one_of("sen.kind", self.kind, KINDS)

@@ -34,6 +34,32 @@ from s2igan.sen.config import SENConfig
 from s2igan.sen.gru import bigru
 
 
+def recurrent(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor, impl: str = "auto"
+              ) -> torch.Tensor:
+    """The bidirectional ``gru`` over ``x (B, T, I)`` with real ``lengths (B,)`` -> ``(B, T, 2H)``
+    (zeros at padded steps). ``impl`` (``sen.gru_impl``): ``auto`` = cuDNN on a GPU; without
+    gradients (embedding) PyTorch's fused CPU kernel is the faster one; for training on a CPU,
+    the fast scan of :mod:`s2igan.sen.gru`."""
+    if impl == "auto":
+        impl = "torch" if x.is_cuda or not torch.is_grad_enabled() else "fast"
+    if impl == "fast":
+        return bigru(x, lengths, gru)  # (B, T, 2H)
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])
+    return out  # (B, T, 2H)
+
+
+def attention_pool(h: torch.Tensor, steps: torch.Tensor, w1: nn.Linear, w2: nn.Linear
+                   ) -> torch.Tensor:
+    """Eq. (1)-(2): ``w_t = softmax_t(W2 tanh(W1 h_t + b1) + b2)`` over the ``steps (B,)`` valid
+    steps of ``h (B, T, D)`` (padded steps masked out), ``y = sum_t w_t * h_t`` -> ``(B, D)``."""
+    scores = w2(torch.tanh(w1(h)))  # (B, T, D), Eq. (1) logits
+    valid = torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None]  # (B, T)
+    scores = scores.masked_fill(~valid.unsqueeze(-1), float("-inf"))
+    weights = torch.softmax(scores, dim=1)  # over time
+    return (weights * h).sum(dim=1)  # (B, D), Eq. (2)
+
+
 class SpeechEncoder(nn.Module):
     """``forward(fbank (B, T, n_mels), lengths (B,)) -> (B, embed_dim)`` L2-normalised; with
     ``out_dim``: ``(B, out_dim)``, a linear map of the pooled vector, not normalised."""
@@ -72,16 +98,7 @@ class SpeechEncoder(nn.Module):
         return lengths.clamp(min=1)
 
     def _recurrent(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        impl = self.gru_impl
-        if impl == "auto":  # cuDNN on a GPU; without gradients (embedding) PyTorch's fused
-            # CPU kernel is the faster one; for training on a CPU, the fast scan of s2igan.sen.gru
-            impl = "torch" if x.is_cuda or not torch.is_grad_enabled() else "fast"
-        if impl == "fast":
-            return bigru(x, lengths, self.gru)  # (B, T', 2H)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True,
-                                     total_length=x.shape[1])
-        return out  # (B, T', 2H)
+        return recurrent(self.gru, x, lengths, self.gru_impl)  # (B, T', 2H)
 
     def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = fbank.shape
@@ -93,11 +110,7 @@ class SpeechEncoder(nn.Module):
         steps = self.output_lengths(lengths).clamp(max=x.shape[1])  # (B,)
         x = x[:, :int(steps.max())]  # frames beyond the longest utterance carry nothing
         h = self._recurrent(x, steps)  # (B, T2, 1024)
-        scores = self.att_w2(torch.tanh(self.att_w1(h)))  # (B, T2, 1024), Eq. (1) logits
-        valid = torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None]  # (B, T2)
-        scores = scores.masked_fill(~valid.unsqueeze(-1), float("-inf"))
-        weights = torch.softmax(scores, dim=1)  # over time
-        y = (weights * h).sum(dim=1)  # (B, 1024), Eq. (2)
+        y = attention_pool(h, steps, self.att_w1, self.att_w2)  # (B, 1024), Eq. (1)-(2)
         if self.proj is not None:
             return self.proj(y)  # (B, out_dim) teacher_student: the backbone's feature space
         return F.normalize(y, dim=-1)

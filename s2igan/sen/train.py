@@ -36,8 +36,9 @@ from s2igan.sen.losses import distinctive_loss, matching_loss
 from s2igan.sen.teacher_student import teacher_student_loss
 
 CSV_COLUMNS = ["epoch", "train/loss", "train/match", "train/distinctive", "val/map"]  # s2igan
+# the loss terms of each sen.kind, as train/<term> columns (text: the s2igan losses, Eq. 8)
 TERMS = {"s2igan": ("match", "distinctive"), "teacher_student": ("jel", "norm", "kdl"),
-         "classifier": ("ce",)}  # the loss terms of each sen.kind, as train/<term> columns
+         "classifier": ("ce",), "text": ("match", "distinctive")}
 
 
 def csv_columns(kind: str = "s2igan") -> list[str]:
@@ -72,7 +73,8 @@ def _class_labels(train: SENSplit) -> tuple[np.ndarray, int]:
 
 def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_dir: str | Path,
               csv_path: str | Path | None = None,
-              log_step: Callable[[dict, int], None] | None = None) -> dict:
+              log_step: Callable[[dict, int], None] | None = None,
+              vocab: list[str] | None = None) -> dict:
     """Train (or resume) the SEN; writes ``model_dir/last.pt`` every epoch and ``best.pt`` when
     the validation mAP improves. Returns summary metrics: ``best/val_map`` and ``best/epoch``
     (the per-epoch curve is ``val/map``), ``epochs``, ``time/train_seconds`` (this call's
@@ -82,11 +84,13 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model_dir = Path(model_dir)
-    use_labels = cfg.kind == "classifier" or (cfg.kind == "s2igan" and cfg.distinctive)
+    use_labels = cfg.kind == "classifier" or (cfg.kind in ("s2igan", "text") and cfg.distinctive)
     labels, n_classes = _class_labels(train) if use_labels else (None, 0)
     dims = {"feat_dim": int(train.features.shape[1]), "n_mels": int(train.fbank.data.shape[1]),
             "n_classes": n_classes}
-    speech, image = build_encoders(cfg, dims)
+    if vocab is not None:
+        dims["vocab_size"] = len(vocab)
+    speech, image = build_encoders(cfg, dims, vocab)
     classifier = nn.Linear(cfg.embed_dim, n_classes) if use_labels else None
     modules = [m for m in (speech, image, classifier) if m is not None]
     for m in modules:
@@ -171,6 +175,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                  "epoch": epoch + 1, "config": to_dict(cfg), "dims": dims, "fingerprint": fp,
                  "history": history, "best": best,
                  "rng": rng_state(rng)}
+        if vocab is not None:
+            state["vocab"] = list(vocab)
         if val_map > best["map"]:
             best = {"map": val_map, "epoch": epoch + 1}
             state["best"] = best
@@ -198,6 +204,7 @@ def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: 
     * ``teacher_student``: Li et al.'s Eq. (6) = JEL (7) + lambda_norm L_norm (8) + lambda_KDL
       KDL (9), the features being the teacher (:func:`teacher_student_loss`).
     * ``classifier``: cross-entropy of ``classifier(y)`` against the class labels.
+    * ``text``: as ``s2igan``, ``y`` being the text encoder's embeddings of the captions.
     """
     if cfg.kind == "teacher_student":
         return teacher_student_loss(y, features, keys, cfg.teacher_student)
