@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import bench
-import peak
+# the benchmark scripts import their siblings (`import bench`), as when run as scripts
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import bench  # noqa: E402
+import peak  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
