@@ -1,0 +1,136 @@
+"""Seed-to-seed spread of the RDG: retrain the generator of params.yaml for several `rdg.seed`
+values, with and without a change, and score each run as the evaluate stage does.
+
+Runs after `dvc repro` on its outputs (data/prepared, data/embeddings, data/features,
+models/sen, models/judge) and never touches models/ or reports/ of the pipeline: every run trains
+into ``--scratch/<variant>_<seed>``. Each run is scored with the evaluate stage's functions on
+the same fixed noise: judge accuracy of the generated unseen test images (``gen/acc_*``) and of
+1,000 seen-class captions (``seen/acc_*``), the noise diversity, FID on the backbone features of
+``data/features/backbone.json`` and IS with the judge's class classifier. Rows go to
+``--out`` (JSON) and the table (mean ± sample std per variant, `scripts/seed_table.py`'s format)
+to stdout.
+
+usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change rs.enabled=false]
+       [--threads 1] [--scratch /tmp/s2igan-seeds] [--out reports/seeds/rdg_seeds.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from s2igan.arrays import load_vectors
+from s2igan.config import from_dict, load_params
+from s2igan.data import manifest as mf
+from s2igan.data.images import load_images
+from s2igan.evaluate.judge import Judges, predict
+from s2igan.evaluate.run import backbone_features
+from s2igan.features.extract import load_features_backbone
+from s2igan.io import write_json
+from s2igan.metrics.fid import fid
+from s2igan.metrics.inception_score import inception_score
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.run import train_from_paths
+from s2igan.rdg.sampling import fixed_noise, generate, load_generator
+
+SCRIPTS = Path(__file__).resolve().parent
+
+
+def _sibling(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_change(params: dict, change: str | None) -> dict:
+    """``params`` with one dotted ``key=value`` override (the value parsed as YAML, as
+    ``dvc exp run -S``); ``None`` leaves them as they are."""
+    out = copy.deepcopy(params)
+    if change:
+        key, _, value = change.partition("=")
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise SystemExit(f"--change: no param {key!r} in params.yaml")
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def quality(model_dir: Path, frame, embeddings: Path, features: Path, judges: Judges,
+            real_feats: np.ndarray | None, backbone) -> dict:
+    """FID and IS of the generated unseen test images, as the evaluate stage computes them."""
+    g = load_generator(model_dir / "generator.pt")
+    _, speech = load_vectors(embeddings, "test_speech")
+    y = torch.from_numpy(np.asarray(speech)).float()
+    gen = generate(g, y, fixed_noise(len(y), g.cfg.z_dim, 0), 64)
+    probs = predict(judges.classes, gen)["class"]
+    is_mean, _ = inception_score(probs, max(1, min(10, len(gen) // 50)))
+    return {"gen/fid": fid(backbone_features(backbone, gen, 64), real_feats), "gen/is": is_mean}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--change", default="rs.enabled=false",
+                    help="the compared variant, one dotted key=value ('' = baseline only)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-seeds"))
+    ap.add_argument("--out", type=Path, default=Path("reports/seeds/rdg_seeds.json"))
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    curve = _sibling("fidelity_curve")
+    seed_table = _sibling("seed_table")
+    base = load_params()
+    prepared, embeddings, features = Path("data/prepared"), Path("data/embeddings"), Path("data/features")
+    frame = mf.read(prepared / "manifest.parquet")
+    judges = Judges.load(Path("models/judge/judge.pt"))
+    backbone = load_features_backbone(features, base["features"]["weights"])
+    real_feats = None
+    rows = []
+    for change in [None] + ([args.change] if args.change else []):
+        for seed in args.seeds:
+            params = with_change(base, change)
+            params["rdg"]["seed"] = seed
+            dg = from_dict(DGConfig, params["dg"], "dg")
+            rs = from_dict(RSConfig, params["rs"], "rs")
+            rdg = from_dict(RDGConfig, params["rdg"], "rdg")
+            run_dir = args.scratch / f"{(change or 'baseline').replace('=', '-')}_{seed}"
+            t0 = time.time()
+            train_from_paths(prepared, embeddings, features, Path("models/sen"),
+                             run_dir / "models", run_dir / "reports", dg, rs, rdg,
+                             weights=base["features"]["weights"])
+            if real_feats is None:
+                real_table = mf.images(frame[frame["split"] == "test"])
+                real = load_images(real_table, (dg.image_sizes[-1],), desc="load test images")[0]
+                real_feats = backbone_features(backbone, real, 64)
+            scores = curve.score(run_dir / "models", frame, embeddings, judges)
+            metrics = {k.replace("unseen/", "gen/"): v for k, v in scores.items()}
+            metrics["gen/diversity"] = metrics.pop("diversity")
+            metrics.update(quality(run_dir / "models", frame, embeddings, features, judges,
+                                   real_feats, backbone))
+            rows.append({"change": change or "", "params": params,
+                         "metrics": {k: float(v) for k, v in metrics.items()},
+                         "train_seconds": round(time.time() - t0, 1)})
+            write_json(args.out, {"rows": rows})
+            print(f"{change or 'baseline'} seed {seed}: " + ", ".join(
+                f"{k} {v:.3g}" for k, v in rows[-1]["metrics"].items()), file=sys.stderr)
+    group = [args.change.partition("=")[0]] if args.change else ["rdg.epochs"]
+    names = ["gen/fid", "gen/is", "gen/acc_crown", "gen/acc_wing", "gen/acc_belly", "gen/acc_size",
+             "seen/acc_crown", "seen/acc_wing", "seen/acc_belly", "gen/diversity"]
+    print(seed_table.table([(r["params"], r["metrics"]) for r in rows], group, names))
+
+
+if __name__ == "__main__":
+    main()
