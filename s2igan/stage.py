@@ -35,6 +35,8 @@ The stage name is the script's file name (stage name == script name == ``dvc.yam
 from __future__ import annotations
 
 import inspect
+import multiprocessing
+import multiprocessing.pool
 import shutil
 import signal
 import sys
@@ -51,6 +53,25 @@ SIGTERM_STATUS = 128 + signal.SIGTERM  # what a shell reports for a process ende
 
 def _exit_on_sigterm(signum, frame) -> None:
     sys.exit(SIGTERM_STATUS)
+
+
+def _worker_init(initializer: Callable[..., object] | None, *initargs: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def worker_pool(processes: int, initializer: Callable[..., object] | None = None,
+                initargs: tuple = ()) -> multiprocessing.pool.Pool:
+    """A fork ``multiprocessing`` pool whose workers die at once on SIGTERM.
+
+    Forked workers inherit :func:`run_stage`'s SIGTERM handler, which turns the signal into a
+    Python-level exit; ``Pool.terminate()`` (also run when a ``with`` block of the pool ends)
+    signals every worker, and a worker that is waiting on the pool's task-queue lock then tries to
+    exit through that lock and never does: the stage hangs after its last result (seen once in the
+    tts stage of a fresh-clone ``make repro``). The workers restore the default action first."""
+    return multiprocessing.get_context("fork").Pool(processes, _worker_init,
+                                                    (initializer, *initargs))
 
 
 def _arity(main: Callable[..., object]) -> tuple[int, float]:

@@ -136,3 +136,34 @@ def test_stage_scripts_end_with_run_stage(script):
     assert "usage:" in ast.get_docstring(tree).lower()
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "signal" not in imported
+
+
+def _sigterm_action(_):
+    import signal
+    return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def _initialised(_):
+    import os
+    return os.environ.get("S2IGAN_TEST_INIT")
+
+
+def _set_env(value):
+    import os
+    os.environ["S2IGAN_TEST_INIT"] = value
+
+
+def test_worker_pool_workers_die_on_sigterm_by_default(monkeypatch):
+    """run_stage's SIGTERM handler (a Python-level exit) must not reach forked pool workers:
+    Pool.terminate() would then leave a worker blocked on the task-queue lock and hang the stage."""
+    import signal
+
+    from s2igan.stage import _exit_on_sigterm, worker_pool
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)      # as run_stage installs it
+    try:
+        with worker_pool(2) as pool:
+            assert pool.map(_sigterm_action, range(4)) == [True] * 4
+        with worker_pool(2, _set_env, ("ran",)) as pool:             # the caller's initializer too
+            assert pool.map(_initialised, range(2)) == ["ran", "ran"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

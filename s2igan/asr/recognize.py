@@ -12,7 +12,6 @@ cache and never imports pocketsphinx.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from s2igan.io import BadInputError, atomic_dir
 from s2igan.speech.audio import SAMPLE_RATE
 from s2igan.speech.skips import BadInputPolicy
 from s2igan.speech.store import ClipReader, read_index, to_int16
+from s2igan.stage import worker_pool
 
 @dataclass(frozen=True)
 class ASRConfig:
@@ -106,8 +106,7 @@ def run_asr(frame: pd.DataFrame, speech_dir: str | Path, out_dir: str | Path, cf
         results = map(_decode_row, jobs)
         pool = None
     else:
-        pool = multiprocessing.get_context("fork").Pool(cfg.workers, _init_worker,
-                                                        (str(speech_dir),))
+        pool = worker_pool(cfg.workers, _init_worker, (str(speech_dir),))
         results = pool.imap_unordered(_decode_row, jobs, chunksize=4)
     try:
         for row, text, secs, bad in results:

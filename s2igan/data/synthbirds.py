@@ -17,7 +17,6 @@ from __future__ import annotations
 import colorsys
 import itertools
 import json
-import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from s2igan.config import at_least, fraction
 from s2igan.data import manifest
 from s2igan.data.captions import COLOUR_SLOTS, caption, caption_pool
 from s2igan.io import atomic_path
+from s2igan.stage import worker_pool
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (215, 35, 35), "orange": (245, 135, 20), "yellow": (245, 220, 40),
@@ -299,7 +299,7 @@ def generate(cfg: SynthBirdsConfig, out_dir: Path, seed: int) -> pd.DataFrame:
                              "attributes": json.dumps(attrs, sort_keys=True)})
     bar = dict(total=len(jobs), desc="render synthbirds", unit="img")
     if cfg.workers > 1:
-        with multiprocessing.get_context("fork").Pool(cfg.workers) as pool:
+        with worker_pool(cfg.workers) as pool:
             for _ in tqdm(pool.imap_unordered(_render_job, jobs, chunksize=8), **bar):
                 pass
     else:

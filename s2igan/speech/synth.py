@@ -13,7 +13,6 @@ shards + ``index.parquet`` (:mod:`s2igan.speech.store`); (5) a few example clips
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from s2igan.speech.store import ClipReader, ShardWriter, to_int16, write_index
 from s2igan.speech.text import clean_text
 from s2igan.speech.tts import BACKENDS, make_backend
 from s2igan.speech.voices import assign_voices
+from s2igan.stage import worker_pool
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,7 @@ def _run_jobs(jobs: list[tuple[str, str]], spec: dict, workers: int, seed: int, 
         for results in map(_synthesize_block, blocks):
             yield from results
         return
-    ctx = mp.get_context("fork")
-    with ctx.Pool(min(workers, len(blocks)), initializer=_init_worker, initargs=(spec,)) as pool:
+    with worker_pool(min(workers, len(blocks)), _init_worker, (spec,)) as pool:
         for results in pool.imap(_synthesize_block, blocks):
             yield from results
 
