@@ -97,6 +97,26 @@ def medians(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]} if rows else {}
 
 
+def compare(steps: dict[str, Callable[[], object]], warmup: int, rounds: int,
+            sync: Callable[[], None], peak_gflops: float | None) -> dict:
+    """The same-run comparison of ``steps`` (``"ours"`` and, when the checkout is present,
+    ``"official"`` first): FLOPs of one untimed call each, then :func:`alternate`; returns the
+    rounds, the medians, the ratio official/ours (None without the official step) and each
+    step's :func:`efficiency`, and prints the ratio."""
+    flops = {name: count_flops(fn) for name, fn in steps.items()}
+    rows = alternate(steps, warmup, rounds, sync)
+    med = medians(rows)
+    ratio = round(med["official"] / med["ours"], 3) if "official" in med else None
+    if ratio is not None:
+        print(f"official {med['official']:.3f} s, ours {med['ours']:.3f} s: {ratio:.2f}x",
+              flush=True)
+    return {"order": list(steps), "warmup_rounds": warmup,
+            "rounds": [{f"{k}_s": round(v, 4) for k, v in r.items()} for r in rows],
+            **{f"{k}_median_s": round(v, 4) for k, v in med.items()},
+            "ratio_official_over_ours": ratio,
+            **{f"{k}_efficiency": efficiency(flops[k], med[k], peak_gflops) for k in steps}}
+
+
 def count_flops(fn: Callable[[], object]) -> float:
     """FLOPs of one call of ``fn`` (forward + backward) as torch's FlopCounterMode counts them:
     matrix products and convolutions only (element-wise work, norms and optimiser updates are

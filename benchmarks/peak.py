@@ -58,6 +58,21 @@ def probe(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
                       "seconds_each": seconds}}
 
 
+def machine(device_name: str, threads: int, peak_seconds: float):
+    """The start of every step benchmark: the thread count (0 = torch's default), the device,
+    its synchronizer, the :func:`bench.environment` record and the measured :func:`probe` peak,
+    both printed. Returns (device, sync, environment, peak record)."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    env = bench.environment(device)
+    print(f"{env['cpu_model']}, {env['torch_threads']} threads, torch {env['torch']}, "
+          f"load {env['loadavg']}", flush=True)
+    measured = probe(device, torch.float32, peak_seconds)
+    print(f"peak: {measured['peak_gflops']:.1f} GFLOP/s", flush=True)
+    return device, bench.synchronizer(device), env, measured
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")

@@ -107,16 +107,8 @@ def main() -> None:
     ap.add_argument("--peak-seconds", type=float, default=1.0)
     ap.add_argument("--out", default="reports/benchmarks/sen_step.json")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    sync = bench.synchronizer(device)
-    env = bench.environment(device)
-    print(f"{env['cpu_model']}, {env['torch_threads']} threads, torch {env['torch']}, "
-          f"load {env['loadavg']}", flush=True)
-    measured_peak = peak.probe(device, torch.float32, args.peak_seconds)
+    device, sync, env, measured_peak = peak.machine(args.device, args.threads, args.peak_seconds)
     peak_gflops = measured_peak["peak_gflops"]
-    print(f"peak: {peak_gflops:.1f} GFLOP/s", flush=True)
 
     # -- 1. the same-run comparison on the official configuration --------------------------------
     cfg = SENConfig(gru_impl=args.impl, device=device.type)   # the defaults are the paper's
@@ -133,9 +125,6 @@ def main() -> None:
     else:
         print(f"official code {official_info['status']}: {official_info['reason']}", flush=True)
     steps["ours"] = ours
-    flops = {name: bench.count_flops(fn) for name, fn in steps.items()}   # one untimed call each
-    rows = bench.alternate(steps, args.warmup, args.rounds, sync)
-    med = bench.medians(rows)
     comparison = {
         "config": {"batch": args.batch, "frames": args.frames, "lengths": "every caption full",
                    "n_mels": 40, "feat_dim": 2048, "classes": 150, "gru_hidden": cfg.gru_hidden,
@@ -143,16 +132,8 @@ def main() -> None:
                    "ours_gru_impl": args.impl},
         "official": official_info,
         "ours_params": {"speech_encoder": bench.nparams(speech)},
-        "order": list(steps), "warmup_rounds": args.warmup,
-        "rounds": [{f"{k}_s": round(v, 4) for k, v in r.items()} for r in rows],
-        **{f"{k}_median_s": round(v, 4) for k, v in med.items()},
-        "ratio_official_over_ours": (round(med["official"] / med["ours"], 3)
-                                     if "official" in med else None),
-        **{f"{k}_efficiency": bench.efficiency(flops[k], med[k], peak_gflops) for k in steps},
+        **bench.compare(steps, args.warmup, args.rounds, sync, peak_gflops),
     }
-    if "official" in med:
-        print(f"official {med['official']:.3f} s, ours {med['ours']:.3f} s: "
-              f"{comparison['ratio_official_over_ours']:.2f}x", flush=True)
     result = {"benchmark": "one SEN training step; official and ours alternating in one run",
               "environment": env, "peak": measured_peak, "comparison": comparison}
     del steps, ours
