@@ -1,5 +1,6 @@
-"""The ``prepare`` stage's work: one dataset (SynthBirds drawn here, or a paper dataset read by
-its adapter) -> the caption manifest, a contact sheet and the dataset's counts."""
+"""The ``prepare`` stage's work: one dataset (SynthBirds drawn here, a paper dataset read by its
+adapter, or your own data listed in one manifest file) -> the caption manifest, a contact sheet
+and the dataset's counts."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from s2igan.io import BadInputError, atomic_dir, atomic_path
 class DataConfig:
     """params.yaml section ``data``."""
 
-    name: str = "synthbirds"         # synthbirds | cub | oxford | flickr8k | places
-    root: Path | None = None         # a real dataset's root in its original layout
-    seed: int = 0                    # SynthBirds draw
+    name: str = "synthbirds"         # synthbirds | cub | oxford | flickr8k | places | manifest
+    root: Path | None = None         # a real dataset's root (original layout; manifest: its folder)
+    seed: int = 0                    # SynthBirds draw; manifest: the split when it has none
     synthbirds: SynthBirdsConfig = field(default_factory=SynthBirdsConfig)
     contact_sheet_images: int = 12
 
@@ -41,7 +42,7 @@ def load_frame(cfg: DataConfig, out_dir: Path, work_dir: Path) -> pd.DataFrame:
         return frame
     if not cfg.root:
         raise BadInputError("params.yaml", f"data.root must be set for {cfg.name!r}")
-    return load_dataset(cfg.name, cfg.root)
+    return load_dataset(cfg.name, cfg.root, seed=cfg.seed)
 
 
 def summary(frame: pd.DataFrame) -> dict[str, int]:
