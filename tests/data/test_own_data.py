@@ -175,6 +175,8 @@ def test_bad_row_leaves_previous_outputs_untouched(tmp_path):
     cfg = DataConfig(name="manifest", root=root, contact_sheet_images=2)
     out, sheet = tmp_path / "prepared", tmp_path / "sheet.png"
     assert prepare(cfg, out, sheet)["images"] == 5
+    from s2igan.data.contact_sheet import pick_examples   # no classes: not one image per split
+    assert len(pick_examples(manifest.read(out / "manifest.parquet"), 2)) == 2
     before = {p.name: p.read_bytes() for p in (out / "manifest.parquet", sheet)}
     write_png(root / "photos" / "new.png", seed=9)
     with open(root / "manifest.csv", "a", encoding="utf-8") as fh:
@@ -183,3 +185,21 @@ def test_bad_row_leaves_previous_outputs_untouched(tmp_path):
         prepare(cfg, out, sheet)
     assert {p.name: p.read_bytes() for p in (out / "manifest.parquet", sheet)} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["own", "prepared", "sheet.png"]
+
+
+def test_sources_json_changes_with_a_file_the_manifest_names(tmp_path):
+    """A re-recorded clip leaves the manifest as it was but changes data/prepared/sources.json,
+    so DVC re-runs the stages that read the audio."""
+    root = tmp_path / "own"
+    root.mkdir()
+    rows = make_own(root, images=5, per_image=1)
+    cfg = DataConfig(name="manifest", root=root, contact_sheet_images=1)
+    prepare(cfg, tmp_path / "a", tmp_path / "a.png")
+    first = json.loads((tmp_path / "a" / "sources.json").read_text())
+    assert sorted(first) == sorted(str(root / r[k]) for r in rows for k in ("image", "audio"))
+    write_tone(root / rows[2]["audio"], hz=999)
+    prepare(cfg, tmp_path / "b", tmp_path / "b.png")
+    second = json.loads((tmp_path / "b" / "sources.json").read_text())
+    assert {k for k in first if first[k] != second[k]} == {str(root / rows[2]["audio"])}
+    assert ((tmp_path / "a" / "manifest.parquet").read_bytes()
+            == (tmp_path / "b" / "manifest.parquet").read_bytes())
