@@ -9,40 +9,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-
-# The tiny profile: every stage really runs, on a dataset small enough for a CI machine.
-TINY = {
-    "data": {"synthbirds": {"n_classes": 6, "test_classes": 2, "images_per_class": 3,
-                            "captions_per_image": 2, "image_size": 64},
-             "contact_sheet_images": 4},
-    "tts": {"workers": 1, "examples": 2},
-    "sen": {"epochs": 2, "batch_size": 8, "embed_dim": 64, "gru_hidden": 32},
-    "dg": {"image_sizes": [16, 32], "ngf": 8, "ndf": 8, "z_dim": 16, "ca_dim": 16},
-    "rdg": {"epochs": 1, "batch_size": 6},
-    "judge": {"epochs": 1, "batch_size": 8},
-    "evaluate": {"batch_size": 8},
-}
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
-def _run(cmd, cwd, env):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout + proc.stderr
+from _workspace import TINY, make_workspace
+from _workspace import run as _run
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +22,7 @@ def workspace(tmp_path_factory):
     if shutil.which("git") is None:
         pytest.skip("git is needed by DVC")
     work = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "reports/")):
-            dst = work / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    (work / "params.yaml").write_text(yaml.safe_dump(_merge(params, TINY), sort_keys=False))
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
-        _run(cmd, work, env)
+    env = make_workspace(work, TINY)
     _run(["dvc", "repro"], work, env)
     keep = os.environ.get("S2IGAN_KEEP_METRICS")
     if keep:  # e.g. to compare two commits' tiny runs: the metrics outlive the temporary copy

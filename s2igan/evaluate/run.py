@@ -218,11 +218,14 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     figures = report_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     files = [figures / "test_captions.png"]
-    pick = captions.drop_duplicates("class_id").index[:cfg.figure_captions].to_numpy()
+    # one caption per class; per image where there are no classes (class_id -1: scene data)
+    key = captions["class_id"].where(captions["class_id"] >= 0, captions["image_id"])
+    pick = captions[~key.duplicated()].index[:cfg.figure_captions].to_numpy()
     real_pos = {iid: i for i, iid in enumerate(real_table["image_id"])}
     extra = generate(g, torch.from_numpy(np.asarray(speech)[pick]).float(),
                      fixed_noise(len(pick), g.cfg.z_dim, cfg.seed + 1))
-    caption_grid([t or c for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
+    caption_grid([t if isinstance(t, str) and t else c   # real speech may have no transcript
+                  for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
 

@@ -23,6 +23,7 @@ def test_prepare_synthbirds(tmp_path):
     assert all(p.endswith(".png") for p in frame["image_path"])
     assert (tmp_path / "reports" / "sheet.png").is_file()
     assert not list(tmp_path.glob(".*.tmp"))   # no temporary directory left behind
+    assert not (tmp_path / "prepared" / "sources.json").exists()   # its images are in prepared/
 
 
 def test_prepare_refuses_bad_settings(tmp_path):
