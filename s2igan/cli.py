@@ -30,9 +30,8 @@ from s2igan import __version__
 from s2igan.bundle import Bundle, load_bundle
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data import manifest
-from s2igan.generate import (DEFAULT_BUNDLE, DEFAULT_GENERATOR, DEFAULT_SEN, generate,
-                             generate_batch, is_batch, load_models, recordings,
-                             speech_checkpoint, stale_bundle)
+from s2igan.generate import (DEFAULT_BUNDLE, DEFAULT_GENERATOR, generate, generate_batch,
+                             is_batch, load_models, recordings, speech_checkpoint, stale_bundle)
 from s2igan.io import BadInputError
 from s2igan.speech.audio import probe
 from s2igan.speech.frontend import FbankConfig

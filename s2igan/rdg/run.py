@@ -23,10 +23,10 @@ from s2igan.data.images import load_images
 from s2igan.device import resolve_device
 from s2igan.features.extract import load_features_backbone
 from s2igan.io import atomic_dir
-from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import build_fbank_train_data, build_train_data, image_embeddings_from_file
 from s2igan.rdg.relation import ImageEmbedder, embed_images
-from s2igan.rdg.speech import SPEECH_ENCODER_FILE, build_speech_side
+from s2igan.rdg.speech import build_speech_side
 from s2igan.rdg.train import SampleSpec, train_rdg
 from s2igan.sen.checkpoint import load_sen
 from s2igan.sen.config import SENConfig

@@ -28,12 +28,9 @@ from torch import nn
 
 from s2igan.config import from_dict, to_dict
 from s2igan.io import BadInputError
-from s2igan.rdg.config import SPEECH_ENCODER_FILE
 from s2igan.sen.checkpoint import build_encoders, load_state
 from s2igan.sen.config import SENConfig
 from s2igan.sen.train import batch_losses
-
-__all__ = ["SPEECH_ENCODER_FILE", "SpeechSide", "build_speech_side"]
 
 
 class SpeechSide(nn.Module):

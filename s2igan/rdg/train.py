@@ -28,10 +28,10 @@ from s2igan.config import to_dict
 from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.io import atomic_path
-from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
-from s2igan.rdg.speech import SPEECH_ENCODER_FILE, SpeechSide
+from s2igan.rdg.speech import SpeechSide
 from s2igan.rdg.step import RDGNets, build_nets, train_step
 from s2igan.sen.data import pad_batch
 
@@ -105,7 +105,8 @@ def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
         batch["y"] = torch.from_numpy(data.speech[captions]).to(device)
     else:                                # a speech encoder trained here reads the filterbanks
         fbank, lengths = pad_batch(data.fbank, captions)            # (B, T, n_mels), (B,)
-        batch.update(fbank=fbank.to(device), lengths=lengths.to(device), image_index=idx.to(device),
+        batch.update(fbank=fbank.to(device), lengths=lengths.to(device),
+                     image_index=idx.to(device),
                      labels=torch.from_numpy(data.class_labels[img]).to(device))
         if data.features is not None:
             batch["features"] = torch.from_numpy(data.features[img]).to(device)
