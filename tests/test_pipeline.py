@@ -5,6 +5,7 @@ Checks what a user relies on: every stage runs, the declared outputs and metrics
 With ``S2IGAN_KEEP_METRICS=DIR`` the run's ``reports/*/*.json`` are copied to ``DIR/<stage>/``.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -81,7 +82,12 @@ def test_bundle_holds_the_pipeline_models(workspace):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("switches,expected", [
-    (["rs.enabled=false"], {"rdg", "evaluate"}),
+    # Table IV "w/o SEN" and "end-to-end": the rdg stage trains the speech encoder (on
+    # data/fbank); evaluate and bundle then use it (models/rdg/speech_encoder.pt)
+    (["rdg.speech_encoder=joint"], {"rdg", "evaluate"}),
+    (["rdg.speech_encoder=end_to_end"], {"rdg", "evaluate"}),
+    # (rs.enabled first: `dvc params diff` compares with HEAD, whose speech_encoder is frozen)
+    (["rs.enabled=false", "rdg.speech_encoder=frozen"], {"rdg", "evaluate"}),
     # another SEN system (README "Systems"): the SEN and what reads its checkpoint re-run, not
     # the data, features or judge stages. Each experiment starts from the previous one's
     # workspace, so rs.enabled=true turns the relation supervisor back on: it then runs on the
@@ -106,6 +112,19 @@ def test_ablation_switch_reruns_only_dependent_stages(workspace, switches, expec
     diff = _run(["dvc", "params", "diff", "--json"], work, env)
     assert switches[0].split("=")[0] in diff
     embed = json.loads((work / "reports/embed/metrics.json").read_text())
+    evaluate = json.loads((work / "reports/evaluate/metrics.json").read_text())
+    bundle = json.loads((work / "models/bundle/bundle.json").read_text())["source"]
+    trained = work / "models/rdg/speech_encoder.pt"
+    mode = next((s.split("=")[1] for s in switches if s.startswith("rdg.speech_encoder=")),
+                None)
+    if mode in ("joint", "end_to_end"):   # evaluate and bundle embed with the rdg's encoder
+        assert trained.is_file() and (work / "models/rdg/embeddings/test_speech.npy").is_file()
+        assert evaluate["protocol/speech_encoder"].startswith(f"rdg.speech_encoder: {mode}")
+        assert bundle["sen_checkpoint_sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()
+        loss = (work / "reports/rdg/loss.csv").read_text().splitlines()[0]
+        assert ("sen_loss" in loss) == (mode == "end_to_end")
+    else:                                 # frozen: nothing stale of a previous experiment
+        assert not trained.exists() and "protocol/speech_encoder" not in evaluate
     if "sen.text.source=asr" in switches:  # the test captions' text came from pocketsphinx
         asr = json.loads((work / "reports/asr/metrics.json").read_text())
         assert asr["asr/active"] == 1 and asr["asr/captions"] == embed["embed/asr_captions"] > 0

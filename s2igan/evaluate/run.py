@@ -32,9 +32,9 @@ from s2igan.features.extract import load_features_backbone
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
-from s2igan.rdg.run import eval_split
+from s2igan.rdg.run import eval_split, speech_sources
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
-from s2igan.sen.checkpoint import load_sen
+from s2igan.sen.checkpoint import load_sen, load_state
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks, pad_fbanks
 
 # Words that show a SynthBirds caption mentions an attribute (captions may leave one out).
@@ -152,8 +152,13 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     """All scores (flat keys) and the figure files written under ``report_dir/figures``.
 
     The backbone is the one named in ``features/backbone.json`` (its weights file, when it
-    needs one, is ``backbone_weights``); ``frontend`` speaks the colour-grid sentences."""
+    needs one, is ``backbone_weights``); ``frontend`` speaks the colour-grid sentences.
+
+    The speech side is the one the generator was trained with (:func:`speech_sources`): the
+    pretrained SEN (``sen_dir/best.pt``, ``embeddings``) or, with ``rdg.speech_encoder`` joint /
+    end_to_end, the encoder the `rdg` stage trained and the embeddings it wrote (``rdg_dir``)."""
     device = resolve_device(cfg.device)
+    embeddings, sen_checkpoint, speech_source = speech_sources(rdg_dir, embeddings, sen_dir)
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
     split = eval_split(frame)
@@ -194,7 +199,10 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
-    speech_encoder, _, sen_cfg = load_sen(sen_dir / "best.pt", device, speech_only=True)
+    speech_encoder, _, sen_cfg = load_sen(sen_checkpoint, device, speech_only=True)
+    if speech_source == "rdg":   # (absent with the pretrained SEN: the default's keys unchanged)
+        m["protocol/speech_encoder"] = (f"{load_state(sen_checkpoint).get('trained_by')}, "
+                                        f"{sen_checkpoint.name} of the rdg stage")
     text_system = sen_cfg.kind == "text"   # the two-stage baseline: its encoder reads words
     if text_system:
         m["protocol/text_system"] = ("sen.kind text: colour grid and timing encode the "
