@@ -11,7 +11,7 @@ from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.run import EMBEDDINGS_DIR, final_metrics, train_from_paths
+from s2igan.rdg.run import EMBEDDINGS_DIR, final_metrics, summary_line, train_from_paths
 from s2igan.sen.config import SENConfig
 from s2igan.stage import publish, resume_dir, run_stage
 from s2igan.tracking import StageRun, stage_params
@@ -40,7 +40,9 @@ def main(prepared: str, embeddings: str, fbank: str, features: str, sen_dir: str
         for png in sorted((reports / "samples").glob("epoch_*.png")):   # epoch_NNN.png
             run.log_image(png, key="samples", step=int(png.stem.split("_")[1]))
         run.log_artifact(reports / "loss.csv")
-        run.log_metrics(final_metrics(reports / "loss.csv"))
+        final = final_metrics(reports / "loss.csv")
+        run.log_metrics(final)
+    print(summary_line(final, reports))
 
 
 if __name__ == "__main__":

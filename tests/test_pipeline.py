@@ -221,3 +221,40 @@ def test_temp_experiment_logs_into_the_workspace_store(workspace):
     assert ".dvc/tmp" not in rdg.info.artifact_uri
     assert client.list_artifacts(rdg.info.run_id, "images")
     assert not list((work / ".dvc/tmp/exps").glob("*/mlflow.db"))
+
+
+@pytest.mark.slow
+def test_queued_experiments_log_under_their_own_pipeline_runs(workspace):
+    """`dvc exp run --queue` twice, then `dvc queue start`: each experiment runs in its own copy
+    by a background worker, and both land in the workspace's store, each under its own pipeline
+    run, with every stage it re-ran nested there."""
+    import time
+
+    work, env = workspace
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    _, before = _runs(work)
+    for seed in (11, 12):
+        _run(["dvc", "exp", "run", "--queue", "-S", f"rdg.seed={seed}"], work, env)
+    _run(["dvc", "queue", "start", "--jobs", "1"], work, env)
+    deadline = time.monotonic() + 900
+    while True:
+        status = _run(["dvc", "queue", "status"], work, env)
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(5)
+    _run(["dvc", "queue", "stop"], work, env)
+    assert len(re.findall(r"\bSuccess\b", status)) == 2, status
+    _, after = _runs(work)
+    old = {r.info.run_id for r in before}
+    new = [r for r in after if r.info.run_id not in old and "stage" in r.data.tags]
+    by_exp: dict[str, list] = {}
+    for r in new:
+        by_exp.setdefault(r.data.tags["dvc_exp_name"], []).append(r)
+    assert len(by_exp) == 2, {k: len(v) for k, v in by_exp.items()}
+    for runs in by_exp.values():
+        assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+        assert {r.data.tags["stage"] for r in runs} >= {"rdg", "evaluate", "bundle"}
+    parents = {runs[0].data.tags["mlflow.parentRunId"] for runs in by_exp.values()}
+    assert len(parents) == 2          # one pipeline run per experiment, not one shared
+    assert not list((work / ".dvc/tmp/exps").glob("*/mlflow.db"))

@@ -26,11 +26,11 @@ class DataConfig:
     root: Path | None = None         # a real dataset's root (original layout; manifest: its folder)
     seed: int = 0                    # SynthBirds draw; manifest: the split when it has none
     synthbirds: SynthBirdsConfig = field(default_factory=SynthBirdsConfig)
-    contact_sheet_images: int = 12
+    contact_sheet_images: int = 12   # images on reports/data/contact_sheet.png (an output: >= 1)
 
     def __post_init__(self) -> None:
         one_of("data.name", self.name, ("synthbirds", *ADAPTERS))
-        at_least("data.contact_sheet_images", self.contact_sheet_images, 0)
+        at_least("data.contact_sheet_images", self.contact_sheet_images, 1)
 
 
 def load_frame(cfg: DataConfig, out_dir: Path, work_dir: Path) -> pd.DataFrame:

@@ -270,3 +270,24 @@ def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray
         warnings.warn(f"colour grid skipped: TTS backend {frontend.tts_backend!r} failed ({exc})")
         return None
 
+
+
+ATTRIBUTE_GROUPS = (("unseen", "gen"), ("seen", "seen"), ("held-out voice", "heldout_voice"),
+                    ("real test", "real_test"))
+
+
+def summary_line(metrics: dict, report_dir: str | Path) -> str:
+    """The one line the `evaluate` stage ends with: FID, IS, retrieval, and for data with
+    attribute judges (SynthBirds) crown/wing/belly/size accuracy per caption group."""
+    parts = [f"FID {metrics['gen/fid']:.1f}", f"IS {metrics['gen/is']:.2f}"]
+    recall = sorted(k for k in metrics if k.startswith("gen/r") and k[5:].isdigit())   # gen/r50
+    for key in ("gen/map", *recall, "gen/diversity"):
+        if key in metrics:
+            name = {"gen/map": "mAP", "gen/diversity": "diversity"}.get(key, f"R@{key[5:]}")
+            parts.append(f"{name} {metrics[key]:.3f}")
+    groups = [f"{label} " + "/".join(f"{metrics[f'{prefix}/acc_{a}']:.2f}"
+                                    for a in ("crown", "wing", "belly", "size"))
+              for label, prefix in ATTRIBUTE_GROUPS if f"{prefix}/acc_crown" in metrics]
+    if groups:
+        parts.append("crown/wing/belly/size: " + ", ".join(groups))
+    return f"evaluate: {'; '.join(parts)}. Figures in {report_dir}"

@@ -138,6 +138,16 @@ def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: 
     return means
 
 
+def summary_line(metrics: dict, report_dir: str | Path) -> str:
+    """The one line the `rdg` stage ends with (``metrics`` from :func:`final_metrics`)."""
+    if not metrics.get("epochs"):
+        return "rdg: no epoch trained (rdg.epochs: 0)"
+    losses = ", ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in metrics.items()
+                       if k.startswith("final/"))
+    return (f"rdg: {metrics['epochs']} epochs in {metrics['time/train_seconds'] / 60:.1f} min; "
+            f"last epoch's mean losses: {losses}. Sample grids in {Path(report_dir) / 'samples'}")
+
+
 def final_metrics(loss_csv: Path) -> dict[str, float]:
     """The `rdg` stage's final numbers from its per-epoch history ``loss.csv`` (every epoch,
     resumed ones included): ``epochs`` trained, the last epoch's mean losses as ``final/<loss>``

@@ -32,3 +32,6 @@ def test_prepare_refuses_bad_settings(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(DataConfig, {"nmae": "cub"}, "data")
+    # the contact sheet is a stage output: zero images used to divide by zero deep in the grid
+    with pytest.raises(ConfigError, match="data.contact_sheet_images must be >= 1, got 0"):
+        DataConfig(contact_sheet_images=0)

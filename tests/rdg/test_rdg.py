@@ -455,3 +455,14 @@ def test_mode_seeking_loss_by_hand_and_paired_batches(tmp_path):
     y, z = seen[0]["y"], seen[0]["z"]
     assert torch.equal(y[:2], y[2:]) and not torch.equal(z[:2], z[2:])
     assert "g_ms" in out and math.isfinite(out["g_ms"])
+
+
+def test_rdg_summary_line(tmp_path):
+    from s2igan.rdg.run import final_metrics, summary_line
+    csv = tmp_path / "loss.csv"
+    csv.write_text("epoch,d_loss,g_adv,seconds\n1,3.0,2.0,60\n2,2.5,1.5,90\n")
+    assert summary_line(final_metrics(csv), tmp_path) == (
+        f"rdg: 2 epochs in 2.5 min; last epoch's mean losses: d_loss 2.500, g_adv 1.500. "
+        f"Sample grids in {tmp_path / 'samples'}")
+    assert summary_line(final_metrics(tmp_path / "none.csv"), tmp_path).startswith(
+        "rdg: no epoch trained")
