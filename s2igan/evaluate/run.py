@@ -146,6 +146,25 @@ def time_inference(speech_encoder, generator, fbanks: list[np.ndarray], repeats:
     return out
 
 
+def fid_and_is(gen: torch.Tensor, gen_feats: np.ndarray, real_feats: np.ndarray, judges: Judges,
+               backbone, is_splits: int, device: torch.device | str = "cpu") -> dict:
+    """``gen/fid`` (backbone features of the generated vs the real images), ``gen/is`` and
+    ``gen/is_std`` (the judge's class posteriors when it has a class head, else the backbone's
+    ImageNet classes; ``min(is_splits, N // 50)`` splits, at least one) and their protocol keys."""
+    if judges.classes is not None:
+        probs = predict(judges.classes, gen)["class"]
+        classifier = f"judge CNN over {len(judges.class_ids)} classes (models/judge)"
+    else:
+        with torch.no_grad():
+            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device)).softmax(-1).cpu()
+                               for i in range(0, len(gen), 64)]).numpy()
+        classifier = f"{backbone.name} ImageNet classes"
+    splits = max(1, min(is_splits, len(gen) // 50))
+    is_mean, is_std = inception_score(probs, splits)
+    return {"gen/fid": fid(gen_feats, real_feats), "gen/is": is_mean, "gen/is_std": is_std,
+            "protocol/is_classifier": classifier, "protocol/is_splits": splits}
+
+
 def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, judge_dir: Path,
              sen_dir: Path, report_dir: Path, cfg: EvalConfig, frontend: SpeechFrontend,
              backbone_weights: str | None = None) -> tuple[dict, list[Path]]:
@@ -181,20 +200,9 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         "protocol/resize": "real: PIL bicubic (antialiased) to S; backbone: bilinear antialiased",
         "protocol/n_generated": len(gen), "protocol/n_real": len(real),
         "protocol/split": split, "protocol/noise_seed": cfg.seed,
-        "gen/fid": fid(gen_feats, real_feats),
     }
     judges = Judges.load(judge_dir / "judge.pt")
-    if judges.classes is not None:
-        probs = predict(judges.classes, gen)["class"]
-        m["protocol/is_classifier"] = f"judge CNN over {len(judges.class_ids)} classes (models/judge)"
-    else:
-        with torch.no_grad():
-            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device)).softmax(-1).cpu()
-                               for i in range(0, len(gen), 64)]).numpy()
-        m["protocol/is_classifier"] = f"{name} ImageNet classes"
-    splits = max(1, min(cfg.is_splits, len(gen) // 50))
-    m["gen/is"], m["gen/is_std"] = inception_score(probs, splits)
-    m["protocol/is_splits"] = splits
+    m.update(fid_and_is(gen, gen_feats, real_feats, judges, backbone, cfg.is_splits, device))
     m.update(retrieval_scores(real_feats, real_table["class_id"].to_numpy(),
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
