@@ -6,7 +6,6 @@ default (frozen) generator weights pinned to those of the code before the switch
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from dataclasses import replace
 
@@ -245,11 +244,12 @@ def test_joint_encoder_learns_from_both_d_and_g_losses(pretrained_sen):
     assert not torch.allclose(grads[0], grads[1])
 
 
-# The default is unchanged: a tiny frozen run gives, bit for bit, the generator (EMA) and
-# discriminator weights of the code before rdg.speech_encoder existed (commit 059aac3; the hash
-# was computed there and here with the same script). Float results depend on the torch build.
-PINNED = {"torch": '2.9.1+cu128',
-          "sha256": "57231e16dd02c660c2d2d3665cf25843d0f6ee49ba66b36b266deb47a773269e"}
+# The default is unchanged: a tiny frozen run gives the generator (EMA) and discriminator weights
+# of the code before rdg.speech_encoder existed (commit 059aac3, where they were bit-identical on
+# one thread). Pinned as three float64 statistics with a tolerance, because the last bits of a
+# float result change with the thread count and the CPU's kernels; a changed draw order or update
+# moves them by far more.
+PINNED = (8095.94923, 4.3777082, -16.62735)   # computed on one thread (bit-identical to 059aac3)
 
 
 def _frozen_data() -> TrainData:
@@ -266,7 +266,8 @@ def _frozen_data() -> TrainData:
     return data
 
 
-def test_default_frozen_run_keeps_the_weights_of_before(tmp_path):
+def _frozen_fingerprint(tmp_path) -> tuple[float, float, float]:
+    """sum |w|, sum w^2 / 1000 and a seeded random projection of every weight after two steps."""
     data = _frozen_data()
     torch.manual_seed(0)
     embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
@@ -275,15 +276,18 @@ def test_default_frozen_run_keeps_the_weights_of_before(tmp_path):
     train_rdg(data, tiny_dg(), RSConfig(hidden=8), rdg, fine_grained=True,
               model_dir=tmp_path / "m", report_dir=tmp_path / "r", embedder=embedder,
               max_steps=2)
-    h = hashlib.sha256()
+    rng = np.random.default_rng(0)
+    stats = np.zeros(3)
     for sd in (load_checkpoint(tmp_path / "m/generator.pt")["generator"],
                load_checkpoint(tmp_path / "m/last.pt")["discriminators"]):
         for k in sorted(sd):
-            h.update(k.encode())
-            h.update(sd[k].cpu().numpy().tobytes())
-    if h.hexdigest() != PINNED["sha256"] and torch.__version__ != PINNED["torch"]:
-        pytest.skip(f"pinned on torch {PINNED['torch']}, this is {torch.__version__}")
-    assert h.hexdigest() == PINNED["sha256"]
+            w = sd[k].double().cpu().numpy().ravel()
+            stats += (np.abs(w).sum(), (w * w).sum() / 1000, rng.standard_normal(w.size) @ w)
+    return tuple(float(v) for v in stats)
+
+
+def test_default_frozen_run_keeps_the_weights_of_before(tmp_path):
+    assert _frozen_fingerprint(tmp_path) == pytest.approx(PINNED, rel=1e-5, abs=1e-3)
 
 
 def test_check_stage_refuses_a_trained_encoder_of_another_system():
