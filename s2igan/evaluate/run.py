@@ -28,6 +28,7 @@ from s2igan.evaluate.fidelity import (diversity_score, heldout_voice_scores, pro
                                       seen_class_scores)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
+from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
 from s2igan.features.extract import load_features_backbone
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
@@ -244,6 +245,12 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                   for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
+    texts = [t if isinstance(t, str) and t else c
+             for t, c in zip(captions["text"], captions["caption_id"])]
+    pairs = [(int(pick[i]), int(pick[i + 1])) for i in range(0, min(len(pick), 6) - 1, 2)]
+    if pairs:   # Li et al. Fig. 5
+        files.append(interpolation_figure(g, torch.from_numpy(np.asarray(speech)).float(), texts,
+                                          pairs, cfg.seed, figures / "interpolation.png"))
 
     fbanks = (speech_encoder.token_arrays(_colour_texts(cfg)) if text_system
               else _colour_fbanks(cfg, frontend))
@@ -255,6 +262,10 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         files.append(figures / "colour_grid.png")
         colour_grid(grid, list(cfg.colours), list(cfg.colours), files[-1])
         m.update(time_inference(speech_encoder, g, fbanks, cfg.timing_repeats, device))
+        if not text_system:   # Eq. (1) weights under the filterbank of one spoken sentence
+            j = min(1, len(fbanks) - 1)
+            files.append(attention_figure(speech_encoder, fbanks[j], _colour_texts(cfg)[j],
+                                          figures / "sen_attention.png"))
     else:
         lengths = [300] * 4      # no TTS: time with 3 s of random filterbank frames
         rng = np.random.default_rng(cfg.seed)
