@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.s2igan-installed
-APT_PACKAGES := espeak-ng
+APT_PACKAGES := espeak-ng chromium   # chromium: the test that opens the offline `dvc plots show` page
 # free disk the install needs: torch's CUDA build from PyPI is about 7 GB in the venv
 INSTALL_FREE_GB ?= 9
 PIP := $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt
