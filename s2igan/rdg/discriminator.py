@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from s2igan.rdg.config import DGConfig
+from s2igan.rdg.conv import Conv2d
 
 
 def _lrelu() -> nn.LeakyReLU:
@@ -45,25 +46,25 @@ class Discriminator(nn.Module):
             w = ndf * 2 ** k
             return min(w, max_channels) if max_channels else w
 
-        layers: list[nn.Module] = [nn.Conv2d(3, width(0), 4, 2, 1, bias=False), _lrelu()]
+        layers: list[nn.Module] = [Conv2d(3, width(0), 4, 2, 1, bias=False), _lrelu()]
         for k in range(1, n_down):
-            layers += [nn.Conv2d(width(k - 1), width(k), 4, 2, 1, bias=False),
+            layers += [Conv2d(width(k - 1), width(k), 4, 2, 1, bias=False),
                        nn.BatchNorm2d(width(k)), _lrelu()]
         ch = width(n_down - 1)
         target = min(ch, width(3))
         while ch > target:                    # 3x3 blocks back down to 8 ndf (scales > 64 px)
             nxt = max(ch // 2, target)
-            layers += [nn.Conv2d(ch, nxt, 3, 1, 1, bias=False), nn.BatchNorm2d(nxt), _lrelu()]
+            layers += [Conv2d(ch, nxt, 3, 1, 1, bias=False), nn.BatchNorm2d(nxt), _lrelu()]
             ch = nxt
         self.encode = nn.Sequential(*layers)
         self.code_ch = ch
-        self.uncond = nn.Conv2d(ch, 1, 4, 4)
+        self.uncond = Conv2d(ch, 1, 4, 4)
         if condition == "projection":
             self.embed = nn.Linear(ca_dim, ch, bias=False)
         else:
-            self.joint = nn.Sequential(nn.Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
+            self.joint = nn.Sequential(Conv2d(ch + ca_dim, ch, 3, 1, 1, bias=False),
                                        nn.BatchNorm2d(ch), _lrelu())
-        self.cond = nn.Conv2d(ch, 1, 4, 4)
+        self.cond = Conv2d(ch, 1, 4, 4)
         self.match = nn.Linear(ch, match_dim) if match_dim else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2igan.rdg.config import DGConfig
+from s2igan.rdg.conv import Conv2d, conv2d
 
 
 class GLU(nn.Module):
@@ -29,7 +30,7 @@ class GLU(nn.Module):
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+    return Conv2d(cin, cout, 3, 1, 1, bias=False)
 
 
 # Row taps of "nearest x2 upsampling then a 3x3 conv" seen from the low-resolution map: output
@@ -55,7 +56,7 @@ class UpConv3x3(nn.Module):
         p = self.phase.to(self.weight.dtype)
         # (a, b, cout, cin, 2, 2): kernel of output phase (a, b)
         k = torch.einsum("axi,ocij,byj->abocxy", p, self.weight, p)
-        y = F.conv2d(F.pad(x, (1, 1, 1, 1)), k.reshape(4 * cout, -1, 2, 2))   # (B, 4cout, H+1, W+1)
+        y = conv2d(F.pad(x, (1, 1, 1, 1)), k.reshape(4 * cout, -1, 2, 2))   # (B, 4cout, H+1, W+1)
         y = y.view(b, 2, 2, cout, h + 1, w + 1)
         rows = [torch.stack([y[:, a, c, :, a:a + h, c:c + w] for c in (0, 1)], dim=-1)
                 for a in (0, 1)]                                            # (B, cout, H, W, 2)
