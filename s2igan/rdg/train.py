@@ -31,7 +31,7 @@ from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
 from s2igan.rdg.step import RDGNets, build_nets, train_step
 
-LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms")
+LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon")
 
 
 @dataclass
