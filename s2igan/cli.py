@@ -30,8 +30,8 @@ from s2igan import __version__
 from s2igan.bundle import Bundle, load_bundle
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data import manifest
-from s2igan.generate import (DEFAULT_BUNDLE, DEFAULT_GENERATOR, DEFAULT_SEN, generate,
-                             generate_batch, is_batch, load_models, recordings, stale_bundle)
+from s2igan.generate import (DEFAULT_BUNDLE, DEFAULT_GENERATOR, generate, generate_batch,
+                             is_batch, load_models, recordings, speech_checkpoint, stale_bundle)
 from s2igan.io import BadInputError
 from s2igan.speech.audio import probe
 from s2igan.speech.frontend import FbankConfig
@@ -74,7 +74,7 @@ def _model(args: argparse.Namespace, bundle_dir: Path | None) -> Bundle:
     """The bundle of ``bundle_dir``, unless it is the workspace's own and was built from other
     checkpoints than the workspace's; else those checkpoints (with params.yaml's front end)."""
     root = Path(args.workspace)
-    sen, gen = root / DEFAULT_SEN, root / DEFAULT_GENERATOR
+    sen, gen = speech_checkpoint(root), root / DEFAULT_GENERATOR
     if bundle_dir is not None:
         bundle = load_bundle(bundle_dir, device="auto")
         why = None if args.bundle else stale_bundle(bundle, sen, gen)

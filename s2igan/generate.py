@@ -11,6 +11,7 @@ from pathlib import Path
 from s2igan.bundle import Bundle, sha256_file
 from s2igan.io import BadInputError
 from s2igan.rdg.sampling import save_png
+from s2igan.rdg.config import SPEECH_ENCODER_FILE
 from s2igan.speech.audio import probe
 from s2igan.speech.frontend import FbankConfig
 from s2igan.speech.synth import TTSConfig
@@ -20,6 +21,14 @@ DEFAULT_SEN = Path("models/sen/best.pt")
 DEFAULT_GENERATOR = Path("models/rdg/generator.pt")
 DEFAULT_BUNDLE = Path("models/bundle")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")   # what a folder of recordings is read for
+
+
+def speech_checkpoint(root: str | Path = ".") -> Path:
+    """The speech encoder the workspace's generator was trained with: ``models/rdg/
+    speech_encoder.pt`` when the `rdg` stage trained it (``rdg.speech_encoder`` joint /
+    end_to_end), else the pretrained SEN ``models/sen/best.pt``."""
+    own = Path(root) / DEFAULT_GENERATOR.parent / SPEECH_ENCODER_FILE
+    return own if own.is_file() else Path(root) / DEFAULT_SEN
 
 
 def _require(path: Path, what: str) -> Path:

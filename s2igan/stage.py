@@ -117,11 +117,16 @@ def resume_dir(model_dir: str | Path) -> Path:
     return work
 
 
-def publish(work_dir: str | Path, model_dir: str | Path, pattern: str = "*.pt") -> list[str]:
-    """Copy the files of ``work_dir`` matching ``pattern`` into ``model_dir``, all at once (the
-    folder is swapped in complete, :func:`s2igan.io.atomic_dir`); returns the names copied."""
+def publish(work_dir: str | Path, model_dir: str | Path, pattern: str = "*.pt",
+            folders: tuple[str, ...] = ()) -> list[str]:
+    """Copy the files of ``work_dir`` matching ``pattern`` (and the sub-folders ``folders`` that
+    exist) into ``model_dir``, all at once (the folder is swapped in complete,
+    :func:`s2igan.io.atomic_dir`); returns the names copied."""
     names = sorted(p.name for p in Path(work_dir).glob(pattern) if p.is_file())
+    subdirs = [f for f in folders if (Path(work_dir) / f).is_dir()]
     with atomic_dir(model_dir) as tmp:
         for name in names:
             shutil.copy2(Path(work_dir) / name, tmp / name)
-    return names
+        for name in subdirs:
+            shutil.copytree(Path(work_dir) / name, tmp / name)
+    return names + subdirs

@@ -31,12 +31,10 @@ from s2igan.arrays import load_vectors
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
-from s2igan.evaluate.judge import Judges, predict
-from s2igan.evaluate.run import backbone_features
+from s2igan.evaluate.judge import Judges
+from s2igan.evaluate.run import EvalConfig, backbone_features, fid_and_is
 from s2igan.features.extract import load_features_backbone
 from s2igan.io import write_json
-from s2igan.metrics.fid import fid
-from s2igan.metrics.inception_score import inception_score
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import train_from_paths
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
@@ -74,9 +72,9 @@ def quality(model_dir: Path, frame, embeddings: Path, features: Path, judges: Ju
     _, speech = load_vectors(embeddings, "test_speech")
     y = torch.from_numpy(np.asarray(speech)).float()
     gen = generate(g, y, fixed_noise(len(y), g.cfg.z_dim, 0), 64)
-    probs = predict(judges.classes, gen)["class"]
-    is_mean, _ = inception_score(probs, max(1, min(10, len(gen) // 50)))
-    return {"gen/fid": fid(backbone_features(backbone, gen, 64), real_feats), "gen/is": is_mean}
+    m = fid_and_is(gen, backbone_features(backbone, gen, 64), real_feats, judges, backbone,
+                   EvalConfig().is_splits)
+    return {k: m[k] for k in ("gen/fid", "gen/is")}
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ trained SEN speech encoder and RDG EMA generator, read by `s2igan.load_bundle` a
 
 usage: python stages/bundle.py SEN_CHECKPOINT GENERATOR_CHECKPOINT BACKBONE_JSON OUT_DIR REPORT_DIR
 params: fbank, tts (the front end the SEN was trained with; the SEN and DG configs come from the
-checkpoints themselves)
+checkpoints themselves). A speech encoder trained by the `rdg` stage (rdg.speech_encoder joint /
+end_to_end: speech_encoder.pt beside GENERATOR_CHECKPOINT) replaces SEN_CHECKPOINT.
 """
 
 from pathlib import Path
@@ -13,6 +14,7 @@ from s2igan.pyfunc import log_bundle
 from s2igan.bundle import write_bundle
 from s2igan.config import from_dict, load_params
 from s2igan.io import read_json
+from s2igan.rdg.config import SPEECH_ENCODER_FILE
 from s2igan.speech.frontend import FbankConfig
 from s2igan.speech.synth import TTSConfig
 from s2igan.stage import run_stage
@@ -26,6 +28,9 @@ def main(sen_checkpoint: str, generator_checkpoint: str, backbone_json: str, out
     tts = from_dict(TTSConfig, params.get("tts"), "tts")
     with StageRun("bundle", params=stage_params(params, "fbank", "tts"),
                   metrics_path=Path(report_dir) / "metrics.json") as run:
+        trained = Path(generator_checkpoint).parent / SPEECH_ENCODER_FILE
+        if trained.is_file():   # the encoder the generator was trained with
+            sen_checkpoint = str(trained)
         metrics = write_bundle(out_dir, sen_checkpoint, generator_checkpoint, fbank, tts,
                                read_json(backbone_json))
         run.log_metrics(metrics)

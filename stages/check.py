@@ -45,6 +45,12 @@ def problems(params: dict[str, Any]) -> list[str]:
             and rs.get("enabled", True)):
         found.append("sen.kind: classifier learns no image embedding, which the relation "
                      "supervisor needs: set rs.enabled: false with it")
+    rdg = params.get("rdg")
+    if (isinstance(sen, dict) and isinstance(rdg, dict)
+            and rdg.get("speech_encoder", "frozen") != "frozen"
+            and sen.get("kind", "s2igan") != "s2igan"):
+        found.append(f"rdg.speech_encoder: {rdg['speech_encoder']} trains the S2IGAN speech "
+                     f"encoder on filterbanks: it needs sen.kind: s2igan, not {sen['kind']}")
     return found
 
 

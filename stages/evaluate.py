@@ -8,7 +8,7 @@ params: evaluate, tts.backend, fbank, features.weights
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
-from s2igan.evaluate.run import EvalConfig, evaluate
+from s2igan.evaluate.run import EvalConfig, evaluate, summary_line
 from s2igan.speech.frontend import FbankConfig, SpeechFrontend
 from s2igan.stage import run_stage
 from s2igan.tracking import StageRun, stage_params
@@ -29,6 +29,7 @@ def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir
         run.log_metrics(metrics)
         for fig in figures:
             run.log_artifact(fig)
+    print(summary_line(metrics, report))
 
 
 if __name__ == "__main__":

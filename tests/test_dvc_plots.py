@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from s2igan.rdg.train import LOSS_KEYS, _write_losses
 from s2igan.sen.train import CSV_COLUMNS, write_history
@@ -186,3 +188,54 @@ def test_without_the_relation_supervisor_the_other_curves_still_draw(plots_works
     for plot_id in ("rdg_losses", "rdg_kl"):
         [rendered] = data[plot_id]
         assert rendered["content"]["data"]["values"], plot_id
+
+
+def _git(ws: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=ws,
+                   check=True, capture_output=True)
+
+
+def test_dvc_plots_diff_shows_both_experiments(plots_workspace):
+    """`dvc plots diff` between a committed experiment and the workspace: every curve is drawn
+    for both revisions, each with its own numbers."""
+    if shutil.which("git") is None:
+        pytest.skip("git is needed for revisions")
+    ws = plots_workspace
+    _git(ws, "init", "-q")
+    _git(ws, "add", "-A")
+    _git(ws, "commit", "-q", "-m", "experiment A")
+    _write_losses([{"epoch": e, **{k: 100 + e for k in LOSS_KEYS}, "seconds": 9.0}
+                   for e in (1, 2)], ws / RDG_CSV)                       # experiment B
+    shown = _dvc("plots", "diff", "HEAD", "--json", cwd=ws)
+    assert shown.returncode == 0, shown.stderr
+    [rendered] = json.loads(shown.stdout)["data"]["rdg_losses"]
+    values = rendered["content"]["data"]["values"]
+    by_rev: dict[str, list[float]] = {}
+    for v in values:
+        by_rev.setdefault(v["rev"], []).append(float(v["d_loss"]))
+    assert set(by_rev) == {"HEAD", "workspace"}, set(by_rev)
+    assert min(by_rev["workspace"]) > 100 > max(by_rev["HEAD"])
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (make installs it)")
+def test_offline_plots_page_draws_in_headless_chromium(plots_workspace, tmp_path):
+    """`dvc plots show` → index.html, opened in headless Chromium with no network: the curves are
+    drawn (DVC's colour of the first revision, (148, 93, 214), covers part of the screenshot; a
+    page whose scripts failed is white and black)."""
+    ws = plots_workspace
+    assert _dvc("plots", "show", "-o", "page", cwd=ws).returncode == 0
+    shot = ws / "page" / "screenshot.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
+                    "--virtual-time-budget=10000", f"--screenshot={shot}",
+                    (ws / "page" / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    line = (np.abs(pixels - (148, 93, 214)).sum(1) < 40).mean()
+    assert line > 1e-3, f"no plotted line in {shot}"

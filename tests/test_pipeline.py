@@ -5,44 +5,17 @@ Checks what a user relies on: every stage runs, the declared outputs and metrics
 With ``S2IGAN_KEEP_METRICS=DIR`` the run's ``reports/*/*.json`` are copied to ``DIR/<stage>/``.
 """
 
+import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-
-# The tiny profile: every stage really runs, on a dataset small enough for a CI machine.
-TINY = {
-    "data": {"synthbirds": {"n_classes": 6, "test_classes": 2, "images_per_class": 3,
-                            "captions_per_image": 2, "image_size": 64},
-             "contact_sheet_images": 4},
-    "tts": {"workers": 1, "examples": 2},
-    "sen": {"epochs": 2, "batch_size": 8, "embed_dim": 64, "gru_hidden": 32},
-    "dg": {"image_sizes": [16, 32], "ngf": 8, "ndf": 8, "z_dim": 16, "ca_dim": 16},
-    "rdg": {"epochs": 1, "batch_size": 6},
-    "judge": {"epochs": 1, "batch_size": 8},
-    "evaluate": {"batch_size": 8},
-}
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
-def _run(cmd, cwd, env):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout + proc.stderr
+from _workspace import TINY, make_workspace
+from _workspace import run as _run
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +23,7 @@ def workspace(tmp_path_factory):
     if shutil.which("git") is None:
         pytest.skip("git is needed by DVC")
     work = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "reports/")):
-            dst = work / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    (work / "params.yaml").write_text(yaml.safe_dump(_merge(params, TINY), sort_keys=False))
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
-        _run(cmd, work, env)
+    env = make_workspace(work, TINY)
     _run(["dvc", "repro"], work, env)
     keep = os.environ.get("S2IGAN_KEEP_METRICS")
     if keep:  # e.g. to compare two commits' tiny runs: the metrics outlive the temporary copy
@@ -124,7 +82,12 @@ def test_bundle_holds_the_pipeline_models(workspace):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("switches,expected", [
-    (["rs.enabled=false"], {"rdg", "evaluate"}),
+    # Table IV "w/o SEN" and "end-to-end": the rdg stage trains the speech encoder (on
+    # data/fbank); evaluate and bundle then use it (models/rdg/speech_encoder.pt)
+    (["rdg.speech_encoder=joint"], {"rdg", "evaluate"}),
+    (["rdg.speech_encoder=end_to_end"], {"rdg", "evaluate"}),
+    # (rs.enabled first: `dvc params diff` compares with HEAD, whose speech_encoder is frozen)
+    (["rs.enabled=false", "rdg.speech_encoder=frozen"], {"rdg", "evaluate"}),
     # another SEN system (README "Systems"): the SEN and what reads its checkpoint re-run, not
     # the data, features or judge stages. Each experiment starts from the previous one's
     # workspace, so rs.enabled=true turns the relation supervisor back on: it then runs on the
@@ -149,6 +112,19 @@ def test_ablation_switch_reruns_only_dependent_stages(workspace, switches, expec
     diff = _run(["dvc", "params", "diff", "--json"], work, env)
     assert switches[0].split("=")[0] in diff
     embed = json.loads((work / "reports/embed/metrics.json").read_text())
+    evaluate = json.loads((work / "reports/evaluate/metrics.json").read_text())
+    bundle = json.loads((work / "models/bundle/bundle.json").read_text())["source"]
+    trained = work / "models/rdg/speech_encoder.pt"
+    mode = next((s.split("=")[1] for s in switches if s.startswith("rdg.speech_encoder=")),
+                None)
+    if mode in ("joint", "end_to_end"):   # evaluate and bundle embed with the rdg's encoder
+        assert trained.is_file() and (work / "models/rdg/embeddings/test_speech.npy").is_file()
+        assert evaluate["protocol/speech_encoder"].startswith(f"rdg.speech_encoder: {mode}")
+        assert bundle["sen_checkpoint_sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()
+        loss = (work / "reports/rdg/loss.csv").read_text().splitlines()[0]
+        assert ("sen_loss" in loss) == (mode == "end_to_end")
+    else:                                 # frozen: nothing stale of a previous experiment
+        assert not trained.exists() and "protocol/speech_encoder" not in evaluate
     if "sen.text.source=asr" in switches:  # the test captions' text came from pocketsphinx
         asr = json.loads((work / "reports/asr/metrics.json").read_text())
         assert asr["asr/active"] == 1 and asr["asr/captions"] == embed["embed/asr_captions"] > 0
@@ -244,4 +220,41 @@ def test_temp_experiment_logs_into_the_workspace_store(workspace):
     rdg = next(r for r in new if r.data.tags["stage"] == "rdg")
     assert ".dvc/tmp" not in rdg.info.artifact_uri
     assert client.list_artifacts(rdg.info.run_id, "images")
+    assert not list((work / ".dvc/tmp/exps").glob("*/mlflow.db"))
+
+
+@pytest.mark.slow
+def test_queued_experiments_log_under_their_own_pipeline_runs(workspace):
+    """`dvc exp run --queue` twice, then `dvc queue start`: each experiment runs in its own copy
+    by a background worker, and both land in the workspace's store, each under its own pipeline
+    run, with every stage it re-ran nested there."""
+    import time
+
+    work, env = workspace
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    _, before = _runs(work)
+    for seed in (11, 12):
+        _run(["dvc", "exp", "run", "--queue", "-S", f"rdg.seed={seed}"], work, env)
+    _run(["dvc", "queue", "start", "--jobs", "1"], work, env)
+    deadline = time.monotonic() + 900
+    while True:
+        status = _run(["dvc", "queue", "status"], work, env)
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(5)
+    _run(["dvc", "queue", "stop"], work, env)
+    assert len(re.findall(r"\bSuccess\b", status)) == 2, status
+    _, after = _runs(work)
+    old = {r.info.run_id for r in before}
+    new = [r for r in after if r.info.run_id not in old and "stage" in r.data.tags]
+    by_exp: dict[str, list] = {}
+    for r in new:
+        by_exp.setdefault(r.data.tags["dvc_exp_name"], []).append(r)
+    assert len(by_exp) == 2, {k: len(v) for k, v in by_exp.items()}
+    for runs in by_exp.values():
+        assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+        assert {r.data.tags["stage"] for r in runs} >= {"rdg", "evaluate", "bundle"}
+    parents = {runs[0].data.tags["mlflow.parentRunId"] for runs in by_exp.values()}
+    assert len(parents) == 2          # one pipeline run per experiment, not one shared
     assert not list((work / ".dvc/tmp/exps").glob("*/mlflow.db"))

@@ -21,10 +21,11 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def pick_examples(frame: pd.DataFrame, n: int) -> pd.DataFrame:
-    """First image of ``n`` different classes, alternating between splits (test first)."""
+    """First image of ``n`` different classes, alternating between splits (test first); a
+    dataset without classes (class_id -1: Flickr8k, your own scene data) gives its first images."""
     imgs = manifest.images(frame)
-    by_split = [imgs[imgs["split"] == s].drop_duplicates("class_id") for s in ("test", "train",
-                                                                                "val")]
+    by_split = [g[(g["class_id"] < 0) | ~g["class_id"].duplicated()]
+                for g in (imgs[imgs["split"] == s] for s in ("test", "train", "val"))]
     queues = [list(g.index) for g in by_split if len(g)]
     picked: list[int] = []
     while len(picked) < n and any(queues):

@@ -1,8 +1,10 @@
-"""The ``prepare`` stage's work: one dataset (SynthBirds drawn here, or a paper dataset read by
-its adapter) -> the caption manifest, a contact sheet and the dataset's counts."""
+"""The ``prepare`` stage's work: one dataset (SynthBirds drawn here, a paper dataset read by its
+adapter, or your own data listed in one manifest file) -> the caption manifest, a contact sheet
+and the dataset's counts."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,22 +15,22 @@ from s2igan.data import manifest
 from s2igan.data.adapters import ADAPTERS, load_dataset
 from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import SynthBirdsConfig, generate
-from s2igan.io import BadInputError, atomic_dir, atomic_path
+from s2igan.io import BadInputError, atomic_dir, atomic_path, write_json
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """params.yaml section ``data``."""
 
-    name: str = "synthbirds"         # synthbirds | cub | oxford | flickr8k | places
-    root: Path | None = None         # a real dataset's root in its original layout
-    seed: int = 0                    # SynthBirds draw
+    name: str = "synthbirds"         # synthbirds | cub | oxford | flickr8k | places | manifest
+    root: Path | None = None         # a real dataset's root (original layout; manifest: its folder)
+    seed: int = 0                    # SynthBirds draw; manifest: the split when it has none
     synthbirds: SynthBirdsConfig = field(default_factory=SynthBirdsConfig)
-    contact_sheet_images: int = 12
+    contact_sheet_images: int = 12   # images on reports/data/contact_sheet.png (an output: >= 1)
 
     def __post_init__(self) -> None:
         one_of("data.name", self.name, ("synthbirds", *ADAPTERS))
-        at_least("data.contact_sheet_images", self.contact_sheet_images, 0)
+        at_least("data.contact_sheet_images", self.contact_sheet_images, 1)
 
 
 def load_frame(cfg: DataConfig, out_dir: Path, work_dir: Path) -> pd.DataFrame:
@@ -41,7 +43,7 @@ def load_frame(cfg: DataConfig, out_dir: Path, work_dir: Path) -> pd.DataFrame:
         return frame
     if not cfg.root:
         raise BadInputError("params.yaml", f"data.root must be set for {cfg.name!r}")
-    return load_dataset(cfg.name, cfg.root)
+    return load_dataset(cfg.name, cfg.root, seed=cfg.seed)
 
 
 def summary(frame: pd.DataFrame) -> dict[str, int]:
@@ -56,9 +58,26 @@ def summary(frame: pd.DataFrame) -> dict[str, int]:
     }
 
 
+def sources(frame: pd.DataFrame) -> dict[str, str]:
+    """sha256 of every image and recording a real dataset's manifest names, by path.
+
+    Written into ``out_dir/sources.json``, so ``data/prepared`` changes when a file under
+    ``data.root`` changes even where the manifest does not (a re-recorded clip, an edited
+    photo): DVC then re-runs the stages that read those files (``tts``/``fbank``, ``features``),
+    which depend on ``data/prepared``, not on ``data.root``.
+    """
+    paths = sorted({*frame["image_path"], *frame["audio_path"].dropna()})
+    digests = {}
+    for path in paths:
+        with open(path, "rb") as fh:
+            digests[path] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return digests
+
+
 def prepare(cfg: DataConfig, out_dir: str | Path, sheet_png: str | Path) -> dict[str, int]:
-    """Write ``out_dir/manifest.parquet`` (and the SynthBirds images) and the contact sheet
-    ``sheet_png``; returns :func:`summary` of the manifest.
+    """Write ``out_dir/manifest.parquet`` (and the SynthBirds images, or a real dataset's
+    ``sources.json``, see :func:`sources`) and the contact sheet ``sheet_png``; returns
+    :func:`summary` of the manifest.
 
     All or nothing: both outputs are written under temporary names first (the sheet from the
     images still in the temporary folder), and renamed into place only when both are complete,
@@ -69,6 +88,8 @@ def prepare(cfg: DataConfig, out_dir: str | Path, sheet_png: str | Path) -> dict
     with atomic_path(sheet_png) as sheet_tmp, atomic_dir(out_dir) as tmp:
         frame = load_frame(cfg, out_dir, tmp)
         manifest.write(frame, tmp / "manifest.parquet")
+        if cfg.name != "synthbirds":   # (SynthBirds' images are in out_dir itself)
+            write_json(tmp / "sources.json", sources(frame))
         staged = frame.copy()
         staged["image_path"] = staged["image_path"].map(lambda p: _staged(p, out_dir, tmp))
         contact_sheet(staged, sheet_tmp, n=cfg.contact_sheet_images)

@@ -66,3 +66,55 @@ def colour_grid(images: np.ndarray, row_colours: list[str], col_colours: list[st
     fig.suptitle('"a small bird with a <belly colour> belly and <wing colour> wings" (spoken)',
                  fontsize=8)
     _save(fig, Path(path))
+
+
+def interpolation_grid(rows: np.ndarray, ends: list[tuple[str, str]], ts: list[float],
+                       path: str | Path) -> None:
+    """Li et al. Fig. 5: ``rows (P, K, 3, S, S)`` uint8, row p generated from the speech
+    embeddings between caption A and caption B of ``ends[p]`` at the mixing weights ``ts``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p, k = rows.shape[:2]
+    fig, axes = plt.subplots(p, k, figsize=(1.5 * k, 1.9 * p + 0.4), squeeze=False)
+    for i in range(p):
+        for j in range(k):
+            ax = axes[i][j]
+            ax.imshow(np.transpose(rows[i, j], (1, 2, 0)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"t = {ts[j]:.2f}", fontsize=7)
+        a, b = ends[i]
+        axes[i][0].set_xlabel("\n".join(textwrap.wrap(f"A: {a}", 24)), fontsize=6)
+        axes[i][-1].set_xlabel("\n".join(textwrap.wrap(f"B: {b}", 24)), fontsize=6)
+    fig.suptitle("speech embedding normalize((1 - t) y_A + t y_B), fixed noise", fontsize=8)
+    _save(fig, Path(path))
+
+
+def attention_over_fbank(fbank: np.ndarray, frames: np.ndarray, weights: np.ndarray, text: str,
+                         path: str | Path) -> None:
+    """The SEN's Eq. (1) attention drawn under the caption's filterbank ``(T, C)``: ``weights``
+    ``(N, D)`` per GRU step and channel at filterbank frame ``frames (N,)``; the channel mean and
+    the band between the 10th and 90th channel percentile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    top.imshow(fbank.T, origin="lower", aspect="auto", cmap="magma",
+               extent=(0, len(fbank), 0, fbank.shape[1]))
+    top.set_ylabel("mel channel")
+    top.set_title("\n".join(textwrap.wrap(f'"{text}"', 90)), fontsize=8)
+    lo, hi = np.percentile(weights, [10, 90], axis=1)
+    bottom.fill_between(frames, lo, hi, color="C0", alpha=0.25, label="10-90 % of channels")
+    bottom.plot(frames, weights.mean(axis=1), color="C0", label="mean over channels")
+    bottom.axhline(1.0 / len(frames), color="grey", lw=0.8, ls="--", label="uniform")
+    bottom.set_xlabel("filterbank frame (10 ms)")
+    bottom.set_ylabel("attention weight")
+    bottom.legend(fontsize=7, loc="upper right")
+    _save(fig, Path(path))

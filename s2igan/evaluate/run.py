@@ -28,13 +28,14 @@ from s2igan.evaluate.fidelity import (diversity_score, heldout_voice_scores, pro
                                       seen_class_scores)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
+from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
 from s2igan.features.extract import load_features_backbone
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
-from s2igan.rdg.run import eval_split
+from s2igan.rdg.run import eval_split, speech_sources
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
-from s2igan.sen.checkpoint import load_sen
+from s2igan.sen.checkpoint import load_sen, load_state
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks, pad_fbanks
 
 # Words that show a SynthBirds caption mentions an attribute (captions may leave one out).
@@ -146,14 +147,38 @@ def time_inference(speech_encoder, generator, fbanks: list[np.ndarray], repeats:
     return out
 
 
+def fid_and_is(gen: torch.Tensor, gen_feats: np.ndarray, real_feats: np.ndarray, judges: Judges,
+               backbone, is_splits: int, device: torch.device | str = "cpu") -> dict:
+    """``gen/fid`` (backbone features of the generated vs the real images), ``gen/is`` and
+    ``gen/is_std`` (the judge's class posteriors when it has a class head, else the backbone's
+    ImageNet classes; ``min(is_splits, N // 50)`` splits, at least one) and their protocol keys."""
+    if judges.classes is not None:
+        probs = predict(judges.classes, gen)["class"]
+        classifier = f"judge CNN over {len(judges.class_ids)} classes (models/judge)"
+    else:
+        with torch.no_grad():
+            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device)).softmax(-1).cpu()
+                               for i in range(0, len(gen), 64)]).numpy()
+        classifier = f"{backbone.name} ImageNet classes"
+    splits = max(1, min(is_splits, len(gen) // 50))
+    is_mean, is_std = inception_score(probs, splits)
+    return {"gen/fid": fid(gen_feats, real_feats), "gen/is": is_mean, "gen/is_std": is_std,
+            "protocol/is_classifier": classifier, "protocol/is_splits": splits}
+
+
 def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, judge_dir: Path,
              sen_dir: Path, report_dir: Path, cfg: EvalConfig, frontend: SpeechFrontend,
              backbone_weights: str | None = None) -> tuple[dict, list[Path]]:
     """All scores (flat keys) and the figure files written under ``report_dir/figures``.
 
     The backbone is the one named in ``features/backbone.json`` (its weights file, when it
-    needs one, is ``backbone_weights``); ``frontend`` speaks the colour-grid sentences."""
+    needs one, is ``backbone_weights``); ``frontend`` speaks the colour-grid sentences.
+
+    The speech side is the one the generator was trained with (:func:`speech_sources`): the
+    pretrained SEN (``sen_dir/best.pt``, ``embeddings``) or, with ``rdg.speech_encoder`` joint /
+    end_to_end, the encoder the `rdg` stage trained and the embeddings it wrote (``rdg_dir``)."""
     device = resolve_device(cfg.device)
+    embeddings, sen_checkpoint, speech_source = speech_sources(rdg_dir, embeddings, sen_dir)
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
     split = eval_split(frame)
@@ -176,25 +201,17 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         "protocol/resize": "real: PIL bicubic (antialiased) to S; backbone: bilinear antialiased",
         "protocol/n_generated": len(gen), "protocol/n_real": len(real),
         "protocol/split": split, "protocol/noise_seed": cfg.seed,
-        "gen/fid": fid(gen_feats, real_feats),
     }
     judges = Judges.load(judge_dir / "judge.pt")
-    if judges.classes is not None:
-        probs = predict(judges.classes, gen)["class"]
-        m["protocol/is_classifier"] = f"judge CNN over {len(judges.class_ids)} classes (models/judge)"
-    else:
-        with torch.no_grad():
-            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device)).softmax(-1).cpu()
-                               for i in range(0, len(gen), 64)]).numpy()
-        m["protocol/is_classifier"] = f"{name} ImageNet classes"
-    splits = max(1, min(cfg.is_splits, len(gen) // 50))
-    m["gen/is"], m["gen/is_std"] = inception_score(probs, splits)
-    m["protocol/is_splits"] = splits
+    m.update(fid_and_is(gen, gen_feats, real_feats, judges, backbone, cfg.is_splits, device))
     m.update(retrieval_scores(real_feats, real_table["class_id"].to_numpy(),
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
-    speech_encoder, _, sen_cfg = load_sen(sen_dir / "best.pt", device, speech_only=True)
+    speech_encoder, _, sen_cfg = load_sen(sen_checkpoint, device, speech_only=True)
+    if speech_source == "rdg":   # (absent with the pretrained SEN: the default's keys unchanged)
+        m["protocol/speech_encoder"] = (f"{load_state(sen_checkpoint).get('trained_by')}, "
+                                        f"{sen_checkpoint.name} of the rdg stage")
     text_system = sen_cfg.kind == "text"   # the two-stage baseline: its encoder reads words
     if text_system:
         m["protocol/text_system"] = ("sen.kind text: colour grid and timing encode the "
@@ -218,13 +235,22 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     figures = report_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     files = [figures / "test_captions.png"]
-    pick = captions.drop_duplicates("class_id").index[:cfg.figure_captions].to_numpy()
+    # one caption per class; per image where there are no classes (class_id -1: scene data)
+    key = captions["class_id"].where(captions["class_id"] >= 0, captions["image_id"])
+    pick = captions[~key.duplicated()].index[:cfg.figure_captions].to_numpy()
     real_pos = {iid: i for i, iid in enumerate(real_table["image_id"])}
     extra = generate(g, torch.from_numpy(np.asarray(speech)[pick]).float(),
                      fixed_noise(len(pick), g.cfg.z_dim, cfg.seed + 1))
-    caption_grid([t or c for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
+    caption_grid([t if isinstance(t, str) and t else c   # real speech may have no transcript
+                  for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
+    texts = [t if isinstance(t, str) and t else c
+             for t, c in zip(captions["text"], captions["caption_id"])]
+    pairs = [(int(pick[i]), int(pick[i + 1])) for i in range(0, min(len(pick), 6) - 1, 2)]
+    if pairs:   # Li et al. Fig. 5
+        files.append(interpolation_figure(g, torch.from_numpy(np.asarray(speech)).float(), texts,
+                                          pairs, cfg.seed, figures / "interpolation.png"))
 
     fbanks = (speech_encoder.token_arrays(_colour_texts(cfg)) if text_system
               else _colour_fbanks(cfg, frontend))
@@ -236,6 +262,10 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         files.append(figures / "colour_grid.png")
         colour_grid(grid, list(cfg.colours), list(cfg.colours), files[-1])
         m.update(time_inference(speech_encoder, g, fbanks, cfg.timing_repeats, device))
+        if not text_system:   # Eq. (1) weights under the filterbank of one spoken sentence
+            j = min(1, len(fbanks) - 1)
+            files.append(attention_figure(speech_encoder, fbanks[j], _colour_texts(cfg)[j],
+                                          figures / "sen_attention.png"))
     else:
         lengths = [300] * 4      # no TTS: time with 3 s of random filterbank frames
         rng = np.random.default_rng(cfg.seed)
@@ -259,3 +289,24 @@ def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray
         warnings.warn(f"colour grid skipped: TTS backend {frontend.tts_backend!r} failed ({exc})")
         return None
 
+
+
+ATTRIBUTE_GROUPS = (("unseen", "gen"), ("seen", "seen"), ("held-out voice", "heldout_voice"),
+                    ("real test", "real_test"))
+
+
+def summary_line(metrics: dict, report_dir: str | Path) -> str:
+    """The one line the `evaluate` stage ends with: FID, IS, retrieval, and for data with
+    attribute judges (SynthBirds) crown/wing/belly/size accuracy per caption group."""
+    parts = [f"FID {metrics['gen/fid']:.1f}", f"IS {metrics['gen/is']:.2f}"]
+    recall = sorted(k for k in metrics if k.startswith("gen/r") and k[5:].isdigit())   # gen/r50
+    for key in ("gen/map", *recall, "gen/diversity"):
+        if key in metrics:
+            name = {"gen/map": "mAP", "gen/diversity": "diversity"}.get(key, f"R@{key[5:]}")
+            parts.append(f"{name} {metrics[key]:.3f}")
+    groups = [f"{label} " + "/".join(f"{metrics[f'{prefix}/acc_{a}']:.2f}"
+                                    for a in ("crown", "wing", "belly", "size"))
+              for label, prefix in ATTRIBUTE_GROUPS if f"{prefix}/acc_crown" in metrics]
+    if groups:
+        parts.append("crown/wing/belly/size: " + ", ".join(groups))
+    return f"evaluate: {'; '.join(parts)}. Figures in {report_dir}"

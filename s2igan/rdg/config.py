@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2igan.config import at_least, fraction, positive
+from s2igan.config import at_least, fraction, one_of, positive
 from s2igan.rdg.augment import augmenter
+
+SPEECH_ENCODER_MODES = ("frozen", "joint", "end_to_end")
+# with joint / end_to_end, the trained encoder beside generator.pt (a SEN checkpoint)
+SPEECH_ENCODER_FILE = "speech_encoder.pt"
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,19 @@ class RDGConfig:
     sample_captions: int = 8           # fixed test captions in the per-epoch sample grid
     num_threads: int = 0               # torch CPU threads (0 = torch default)
     seed: int = 0
+    # Sec. IV-D3 / Table IV: frozen = the pretrained SEN's precomputed embeddings (the paper's
+    # S2IGAN); joint = "w/o SEN", a randomly initialised speech encoder trained by the GAN
+    # losses alone (Eq. 14 and 16); end_to_end = the SEN from models/sen/best.pt trained on
+    # L_G + sen_weight * L_SEN (Eq. 8) together with the generator (s2igan/rdg/speech.py)
+    speech_encoder: str = "frozen"
+    sen_weight: float = 1.0            # end_to_end: weight of L_SEN in the generator step
+    lr_sen: float = 0.0                # speech encoder learning rate (0 = lr_g)
 
     def __post_init__(self) -> None:
         augmenter(self.diff_augment)   # raises on an unknown kind
+        one_of("rdg.speech_encoder", self.speech_encoder, SPEECH_ENCODER_MODES)
+        at_least("rdg.sen_weight", self.sen_weight, 0)
+        at_least("rdg.lr_sen", self.lr_sen, 0)
         if self.mode_seeking < 0:
             raise ValueError(f"rdg.mode_seeking must be >= 0, got {self.mode_seeking}")
         if self.mode_seeking and self.batch_size < 2:

@@ -1,6 +1,8 @@
 """Training data of the RDG: real images resized to every scale (cached in memory as uint8,
 :func:`s2igan.data.images.load_images`: bounding-box crop, PIL bicubic), the SEN speech
-embeddings of their captions, and per-epoch sampling of (GT, RI, MI) images.
+embeddings of their captions (``rdg.speech_encoder: frozen``) or their filterbanks and the
+images' backbone features (``joint`` / ``end_to_end``: the RDG trains the speech encoder,
+:mod:`s2igan.rdg.speech`), and per-epoch sampling of (GT, RI, MI) images.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from s2igan.arrays import load_vectors
+from s2igan.arrays import Ragged, load_vectors
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
 from s2igan.io import BadInputError
@@ -20,18 +22,28 @@ from s2igan.io import BadInputError
 
 @dataclass
 class TrainData:
-    """Images of one split at every scale plus their captions' speech embeddings."""
+    """Images of one split at every scale plus their captions' speech embeddings (or, when the
+    RDG trains the speech encoder, their filterbanks: ``speech`` is None, ``fbank`` is set)."""
 
     images: list[torch.Tensor]          # per scale (N, 3, S, S) uint8
     image_ids: np.ndarray               # (N,)
     class_ids: np.ndarray               # (N,)
-    speech: np.ndarray                  # (M, E) float32, one row per caption
+    speech: np.ndarray | None           # (M, E) float32, one row per caption (frozen SEN)
     caption_image: np.ndarray           # (M,) index of each caption's image
     image_emb: np.ndarray | None = None  # (N, E) real image embeddings (relation supervisor)
+    fbank: Ragged | None = None         # M captions' (T_k, n_mels) filterbanks (trained encoder)
+    features: np.ndarray | None = None  # (N, D) cached backbone features (end_to_end: L_SEN)
 
     @property
     def embed_dim(self) -> int:
-        return int(self.speech.shape[1])
+        """Size of the cached speech embeddings (0 when the speech encoder is trained here)."""
+        return int(self.speech.shape[1]) if self.speech is not None else 0
+
+    @property
+    def class_labels(self) -> np.ndarray:
+        """(N,) index of each image's class among the sorted training classes (Eq. 7 targets,
+        the order :func:`s2igan.sen.train.train_sen` gives its classifier)."""
+        return np.unique(self.class_ids, return_inverse=True)[1].astype(np.int64)
 
     def __post_init__(self) -> None:
         self._by_class = {c: np.flatnonzero(self.class_ids == c) for c in np.unique(self.class_ids)}
@@ -77,6 +89,35 @@ def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str
     images = load_images(table, tuple(sizes), desc=f"load {split} images")
     return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(),
                      np.ascontiguousarray(speech, dtype=np.float32), caption_image)
+
+
+def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,
+                           features_dir: str | Path, split: str, sizes: tuple[int, ...]
+                           ) -> TrainData:
+    """Images of ``split`` with their captions' filterbanks (``data/fbank``, the `fbank` stage's
+    Ragged arrays; one row per caption) and their cached backbone features: the input of an RDG
+    that trains its speech encoder (``rdg.speech_encoder: joint | end_to_end``)."""
+    table = mf.images(frame[frame["split"] == split])
+    if table.empty:
+        raise BadInputError(None, f"the manifest has no {split!r} images")
+    fbank = Ragged.load(fbank_dir, split, mmap=False)
+    pos = {iid: i for i, iid in enumerate(table["image_id"])}
+    image_id = fbank.index["image_id"].astype(str)
+    missing = sorted(set(image_id) - set(pos))
+    if missing:
+        raise BadInputError(Path(fbank_dir) / f"{split}.ids.parquet",
+                            f"caption of unknown image {missing[0]!r} (stale filterbanks?)")
+    index, feats = load_vectors(features_dir, split)
+    row = {str(iid): i for i, iid in enumerate(index["id"])}
+    lost = [iid for iid in table["image_id"] if str(iid) not in row]
+    if lost:
+        raise BadInputError(Path(features_dir) / f"{split}.ids.parquet",
+                            f"no features for image {lost[0]!r} (re-run the features stage)")
+    features = np.asarray(feats, np.float32)[[row[str(iid)] for iid in table["image_id"]]]
+    images = load_images(table, tuple(sizes), desc=f"load {split} images")
+    return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(), None,
+                     image_id.map(pos).to_numpy(), fbank=fbank,
+                     features=np.ascontiguousarray(features))
 
 
 def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str) -> np.ndarray:

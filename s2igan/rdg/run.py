@@ -1,7 +1,15 @@
-"""Wiring of the `rdg` stage: files in, trained generator out (library side of stages/rdg.py)."""
+"""Wiring of the `rdg` stage: files in, trained generator out (library side of stages/rdg.py).
+
+``rdg.speech_encoder`` (:mod:`s2igan.rdg.speech`): ``frozen`` trains on ``data/embeddings``;
+``joint`` / ``end_to_end`` train on ``data/fbank`` (+ ``data/features``) with the speech encoder,
+then write it as ``speech_encoder.pt`` and the embeddings of every split it gives as
+``embeddings/`` (the `embed` stage's format) beside the generator: what `evaluate` and `bundle`
+read instead of ``models/sen/best.pt`` and ``data/embeddings`` (:func:`speech_sources`).
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -9,16 +17,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from s2igan.arrays import load_vectors
+from s2igan.arrays import Ragged, load_vectors
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
 from s2igan.device import resolve_device
 from s2igan.features.extract import load_features_backbone
-from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.data import build_train_data, image_embeddings_from_file
+from s2igan.io import atomic_dir
+from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.data import build_fbank_train_data, build_train_data, image_embeddings_from_file
 from s2igan.rdg.relation import ImageEmbedder, embed_images
+from s2igan.rdg.speech import build_speech_side
 from s2igan.rdg.train import SampleSpec, train_rdg
 from s2igan.sen.checkpoint import load_sen
+from s2igan.sen.config import SENConfig
+from s2igan.sen.data import pad_batch
+from s2igan.sen.run import embed_all
+
+EMBEDDINGS_DIR = "embeddings"   # in the rdg model folder, with a speech encoder trained there
+
+
+def speech_sources(rdg_dir: Path, embeddings: Path, sen_dir: Path) -> tuple[Path, Path, str]:
+    """(embeddings folder, SEN checkpoint, which) the generator of ``rdg_dir`` goes with: its own
+    ``speech_encoder.pt`` and ``embeddings/`` when the RDG trained the speech encoder
+    (``rdg.speech_encoder`` joint / end_to_end), else the `embed` stage's ``embeddings`` and the
+    pretrained ``sen_dir/best.pt``."""
+    own = Path(rdg_dir) / SPEECH_ENCODER_FILE
+    if own.is_file():
+        return Path(rdg_dir) / EMBEDDINGS_DIR, own, "rdg"
+    return Path(embeddings), Path(sen_dir) / "best.pt", "sen"
 
 
 def eval_split(frame) -> str:
@@ -26,11 +52,17 @@ def eval_split(frame) -> str:
     return next(s for s in ("test", "val", "train") if s in splits)
 
 
-def sample_captions(frame, embeddings_dir: Path, k: int, size: int) -> SampleSpec:
+def sample_captions(frame, embeddings_dir: Path | None, k: int, size: int,
+                    fbank_dir: Path | None = None) -> SampleSpec:
     """``k`` fixed captions of the evaluation split, one per class first (first caption of the
-    first image of each class), with their speech embeddings and real images."""
+    first image of each class), with their speech embeddings (or, from ``fbank_dir``, their
+    padded filterbanks) and real images."""
     split = eval_split(frame)
-    index, speech = load_vectors(embeddings_dir, f"{split}_speech")
+    if fbank_dir is not None:
+        fbank = Ragged.load(fbank_dir, split, mmap=False)
+        index, speech = fbank.index.astype({"image_id": str}), None
+    else:
+        index, speech = load_vectors(embeddings_dir, f"{split}_speech")
     index = index.reset_index(drop=True)
     index["row"] = np.arange(len(index))
     first = index.sort_values("id").drop_duplicates("image_id")
@@ -40,7 +72,11 @@ def sample_captions(frame, embeddings_dir: Path, k: int, size: int) -> SampleSpe
     picks = picks.head(k)
     table = mf.images(frame).set_index("image_id").loc[picks["image_id"]].reset_index()
     real = load_images(table, (size,), desc="load sample images")[0]
-    return SampleSpec(torch.from_numpy(np.asarray(speech)[picks["row"].to_numpy()]).float(), real)
+    rows = picks["row"].to_numpy()
+    if speech is None:
+        x, lengths = pad_batch(fbank, rows)
+        return SampleSpec(None, real, x, lengths)
+    return SampleSpec(torch.from_numpy(np.asarray(speech)[rows]).float(), real)
 
 
 def make_embedder(sen_dir: Path, features_dir: Path, weights: str | None,
@@ -58,10 +94,30 @@ def make_embedder(sen_dir: Path, features_dir: Path, weights: str | None,
 def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: Path,
                      model_dir: Path, report_dir: Path, dg: DGConfig, rs: RSConfig,
                      rdg: RDGConfig, weights: str | None = None,
-                     log_step: Callable[[dict, int], None] | None = None) -> dict:
+                     log_step: Callable[[dict, int], None] | None = None,
+                     fbank: Path | None = None, sen: SENConfig | None = None) -> dict:
+    """Train the RDG of ``rdg.speech_encoder``: frozen on ``embeddings``; joint / end_to_end on
+    ``fbank`` and ``features`` with the speech encoder (``sen``, the params section, builds the
+    joint one; ``sen_dir/best.pt`` is the end_to_end start and the image side of both)."""
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
-    data = build_train_data(frame, embeddings, "train", tuple(dg.image_sizes))
+    model_dir = Path(model_dir)
+    for stale in (model_dir / SPEECH_ENCODER_FILE, model_dir / EMBEDDINGS_DIR):
+        if stale.is_dir():             # a previous joint / end_to_end run in the resume folder
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    speech = None
+    if rdg.speech_encoder == "frozen":
+        data = build_train_data(frame, embeddings, "train", tuple(dg.image_sizes))
+    else:
+        if fbank is None:
+            raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} needs the filterbanks")
+        data = build_fbank_train_data(frame, fbank, features, "train", tuple(dg.image_sizes))
+        torch.manual_seed(rdg.seed)    # the joint encoder's random initial weights
+        speech = build_speech_side(rdg.speech_encoder, sen, int(data.fbank.data.shape[1]),
+                                   int(data.features.shape[1]), len(np.unique(data.class_ids)),
+                                   Path(sen_dir) / "best.pt")
     embedder = None
     if rs.enabled:
         embedder = make_embedder(sen_dir, features, weights, rs.input_size).to(
@@ -71,10 +127,25 @@ def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: 
                 data.image_emb = image_embeddings_from_file(data, embeddings, "train")
             else:   # the real images at the generator's last scale, like the generated ones
                 data.image_emb = embed_images(embedder, data.images[-1]).numpy()
-    samples = sample_captions(frame, embeddings, rdg.sample_captions, dg.image_sizes[-1])
-    return train_rdg(data, dg, rs, rdg, fine_grained=fine_grained, model_dir=model_dir,
-                     report_dir=report_dir, embedder=embedder, samples=samples,
-                     log_step=log_step)
+    samples = sample_captions(frame, embeddings, rdg.sample_captions, dg.image_sizes[-1],
+                              fbank if speech is not None else None)
+    means = train_rdg(data, dg, rs, rdg, fine_grained=fine_grained, model_dir=model_dir,
+                      report_dir=report_dir, embedder=embedder, samples=samples,
+                      log_step=log_step, speech=speech)
+    if speech is not None:             # what evaluate reads in place of data/embeddings
+        with atomic_dir(model_dir / EMBEDDINGS_DIR) as tmp:
+            embed_all(fbank, features, model_dir / SPEECH_ENCODER_FILE, tmp)
+    return means
+
+
+def summary_line(metrics: dict, report_dir: str | Path) -> str:
+    """The one line the `rdg` stage ends with (``metrics`` from :func:`final_metrics`)."""
+    if not metrics.get("epochs"):
+        return "rdg: no epoch trained (rdg.epochs: 0)"
+    losses = ", ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in metrics.items()
+                       if k.startswith("final/"))
+    return (f"rdg: {metrics['epochs']} epochs in {metrics['time/train_seconds'] / 60:.1f} min; "
+            f"last epoch's mean losses: {losses}. Sample grids in {Path(report_dir) / 'samples'}")
 
 
 def final_metrics(loss_csv: Path) -> dict[str, float]:

@@ -1,5 +1,8 @@
 """One RDG training step: per-scale D updates (Eq. 16-17), the relation supervisor update
 (Eq. 12/13) and the generator update (Eq. 14-15 + KL of Eq. 11), then the generator EMA.
+With a trained speech encoder (``rdg.speech_encoder`` joint / end_to_end,
+:mod:`s2igan.rdg.speech`) the step first embeds the batch's filterbanks; the encoder collects
+the gradients of L_D and L_G (+ ``rdg.sen_weight`` L_SEN, end_to_end) and steps once, after G.
 
 The step is a plain function over :class:`RDGNets` so that the trainer, the tests and the
 benchmark run exactly the same code.
@@ -22,6 +25,7 @@ from s2igan.rdg.losses import (Matching, discriminator_loss, generator_adv_loss,
                                mode_seeking_loss, recon_loss)
 from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
                                  rs_generator_loss)
+from s2igan.rdg.speech import SpeechSide
 
 
 @dataclass
@@ -37,6 +41,9 @@ class RDGNets:
     opt_rs: torch.optim.Optimizer | None
     embedder: nn.Module | None = None      # images (B,3,H,W) in [-1,1] -> (B, E); frozen
     step: int = 0
+    speech: SpeechSide | None = None       # trained speech encoder (joint / end_to_end)
+    speech_ema: SpeechSide | None = None   # its EMA (saved with the EMA generator)
+    opt_s: torch.optim.Optimizer | None = None
 
 
 def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimizer:
@@ -45,8 +52,10 @@ def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimiz
 
 
 def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_grained: bool,
-               device: torch.device, embedder: nn.Module | None = None) -> RDGNets:
-    """Fresh, initialised networks and optimisers on ``device``."""
+               device: torch.device, embedder: nn.Module | None = None,
+               speech: SpeechSide | None = None) -> RDGNets:
+    """Fresh, initialised networks and optimisers on ``device``; ``speech`` (already built,
+    :func:`s2igan.rdg.speech.build_speech_side`) is trained along when given."""
     g = Generator(dg, embed_dim)
     init_weights(g)
     ds = make_discriminators(dg, embed_dim)
@@ -59,8 +68,13 @@ def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_
         opt_rs = _adam(relation.parameters(), rs.lr, rdg.betas, device)
     if embedder is not None:
         embedder = embedder.to(device).eval().requires_grad_(False)
-    return RDGNets(g, ema, ds, relation, _adam(g.parameters(), rdg.lr_g, rdg.betas, device),
+    nets = RDGNets(g, ema, ds, relation, _adam(g.parameters(), rdg.lr_g, rdg.betas, device),
                    _adam(ds.parameters(), rdg.lr_d, rdg.betas, device), opt_rs, embedder)
+    if speech is not None:
+        nets.speech = speech.to(device)
+        nets.speech_ema = copy.deepcopy(nets.speech).eval().requires_grad_(False)
+        nets.opt_s = _adam(nets.speech.trainable(), rdg.lr_sen or rdg.lr_g, rdg.betas, device)
+    return nets
 
 
 @torch.no_grad()
@@ -86,18 +100,27 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     images: list of (B, 3, S_i, S_i) real images in [-1, 1], one per scale; y (B, E) speech
     embeddings; class_id (B,); z (B, z_dim); eps (B, ca_dim); gt / ri / mi (B, E) real image
     embeddings (RS only); wrong (B,) batch permutation + wrong_mask (B,) (mismatch term only).
+    With ``nets.speech`` the batch holds fbank (B, T, n_mels) + lengths (B,) instead of y, and
+    (end_to_end) features (B, D), image_index (B,) and labels (B,) for L_SEN.
     """
-    device = batch["y"].device
+    device = batch["z"].device
     g, ds = nets.generator, nets.discriminators
     g.train()
     ds.train()
     use_rs = rs.enabled and nets.embedder is not None and nets.step % rs.every == 0
+    trained = nets.speech is not None
+    if trained:
+        nets.speech.train()
+        nets.opt_s.zero_grad(set_to_none=True)
+        y = nets.speech(batch["fbank"], batch["lengths"])                    # (B, E), with grad
+    else:
+        y = batch["y"]                                                        # (B, E) cached
     with _autocast(device, rdg.amp):
-        fakes, mu, logvar = g(batch["z"], batch["y"], batch["eps"])          # [(B,3,S,S)], (B,ca)
-    cond = mu.detach()
+        fakes, mu, logvar = g(batch["z"], y, batch["eps"])                   # [(B,3,S,S)], (B,ca)
+    cond = mu if trained else mu.detach()   # a trained encoder also learns from L_D (Eq. 16)
     wrong = batch.get("wrong") if rdg.mismatch else None
     aug = augmenter(rdg.diff_augment)
-    matching = (Matching(batch["y"], batch["class_id"] if fine_grained else None, dg.d_match,
+    matching = (Matching(y, batch["class_id"] if fine_grained else None, dg.d_match,
                          dg.match_beta) if dg.d_match else None)
 
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
@@ -108,7 +131,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
                                        batch.get("wrong_mask"), aug, matching)
                     for d, real, fake in zip(ds, batch["images"], fakes)]
         loss_d = torch.stack(d_losses).sum()
-    loss_d.backward()
+    loss_d.backward(retain_graph=trained)   # G's step goes through y and mu again
     nets.opt_d.step()
     out = {f"d_loss_{i}": float(v.detach()) for i, v in enumerate(d_losses)}
     out["d_loss"] = float(loss_d.detach())
@@ -150,13 +173,31 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
             nets.relation.eval().requires_grad_(False)
             sup = rs_generator_loss(nets.relation, batch["gt"][:k], fake_emb)
         else:
-            sup = damsm_matching_loss(batch["y"][:k], fake_emb, batch["class_id"][:k], rs.beta)
+            sup = damsm_matching_loss(y[:k], fake_emb, batch["class_id"][:k], rs.beta)
         loss_g = loss_g + rs.weight * sup
         out["g_rs"] = float(sup.detach())
-    loss_g.backward()
+    total = loss_g
+    if trained and nets.speech.mode == "end_to_end":
+        sen = end_to_end_sen_losses(nets.speech, y, batch, fine_grained)
+        total = loss_g + rdg.sen_weight * sen["loss"]
+        out.update({"sen_loss" if k == "loss" else f"sen_{k}": float(v.detach())
+                    for k, v in sen.items()})
+    total.backward()
     nets.opt_g.step()
     ds.requires_grad_(True)
     nets.step += 1
     update_ema(nets.ema, g, rdg.ema_decay, nets.step)
+    if trained:                             # L_D + L_G (+ sen_weight L_SEN) gradients, one step
+        nets.opt_s.step()
+        update_ema(nets.speech_ema, nets.speech, rdg.ema_decay, nets.step)
     out.update(g_adv=float(adv.detach()), kl=float(kl.detach()), g_loss=float(loss_g.detach()))
     return out
+
+
+def end_to_end_sen_losses(speech: SpeechSide, y: torch.Tensor, batch: dict,
+                          fine_grained: bool) -> dict[str, torch.Tensor]:
+    """L_SEN of ``rdg.speech_encoder: end_to_end`` on the batch: Eq. (8) between the speech
+    embeddings ``y (B, E)`` and the SEN image embeddings of the captions' images; the mask M of
+    Eq. (4) keys on the class (fine-grained) or the image (scene), as the `sen` stage."""
+    keys = batch["class_id"] if fine_grained else batch["image_index"]
+    return speech.sen_losses(y, batch["features"], keys, batch["labels"])

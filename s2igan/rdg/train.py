@@ -1,6 +1,8 @@
 """RDG training loop (Sec. III-C): epochs of :func:`s2igan.rdg.step.train_step`, a checkpoint
 every epoch (plain dict ``models/rdg/last.pt``, resumable), the EMA generator as the final model
-(``models/rdg/generator.pt``), a fixed-noise sample grid per epoch and the loss curve.
+(``models/rdg/generator.pt``), a fixed-noise sample grid per epoch and the loss curve. With a
+speech encoder trained here (``rdg.speech_encoder`` joint / end_to_end) its EMA is saved beside
+the generator as a SEN checkpoint, ``models/rdg/speech_encoder.pt``.
 
 Determinism: epoch ``e`` draws its captions, RI/MI images, ``z`` and CA noise from generators
 seeded by ``(seed, e)`` only, so training 2 epochs equals training 1 and resuming for 1.
@@ -26,20 +28,37 @@ from s2igan.config import to_dict
 from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.io import atomic_path
-from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
+from s2igan.rdg.speech import SpeechSide
 from s2igan.rdg.step import RDGNets, build_nets, train_step
+from s2igan.sen.data import pad_batch
 
-LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon")
+LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon",
+             "sen_loss", "sen_match", "sen_distinctive")
 
 
 @dataclass
 class SampleSpec:
-    """Fixed test captions for the per-epoch grid: their embeddings and real images."""
+    """Fixed test captions for the per-epoch grid: their embeddings (or, for a speech encoder
+    trained here, their padded filterbanks) and real images."""
 
-    speech: torch.Tensor     # (K, E)
-    real: torch.Tensor       # (K, 3, S, S) uint8 at the last scale
+    speech: torch.Tensor | None   # (K, E)
+    real: torch.Tensor            # (K, 3, S, S) uint8 at the last scale
+    fbank: torch.Tensor | None = None     # (K, T, n_mels) zero-padded
+    lengths: torch.Tensor | None = None   # (K,)
+
+    def __len__(self) -> int:
+        return len(self.real)
+
+    @torch.no_grad()
+    def embeddings(self, speech: SpeechSide | None) -> torch.Tensor:
+        """(K, E): the cached embeddings, or ``speech`` (eval mode) over the filterbanks."""
+        if speech is None:
+            return self.speech
+        device = next(speech.parameters()).device
+        return speech.eval()(self.fbank.to(device), self.lengths.to(device)).cpu()
 
 
 def _configs(dg: DGConfig, rs: RSConfig, rdg: RDGConfig) -> dict:
@@ -61,7 +80,9 @@ def data_fingerprint(data: TrainData) -> str:
     fingerprinted beside it (:func:`s2igan.checkpoint.code_fingerprint`)."""
     h = hashlib.sha1()
     h.update("|".join(map(str, data.image_ids)).encode())
-    for arr in (data.class_ids, data.caption_image, data.speech, data.image_emb):
+    fbank = (data.fbank.data, data.fbank.offsets) if data.fbank is not None else (None, None)
+    for arr in (data.class_ids, data.caption_image, data.speech, data.image_emb, *fbank,
+                data.features):
         if arr is not None:
             h.update(str(arr.shape).encode())
             h.update(np.ascontiguousarray(arr).tobytes())
@@ -76,11 +97,19 @@ def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
     idx = torch.from_numpy(img)
     batch = {
         "images": [to_float(x[idx]).to(device, non_blocking=True) for x in data.images],
-        "y": torch.from_numpy(data.speech[captions]).to(device),
         "class_id": torch.from_numpy(data.class_ids[img]).to(device),
         "z": torch.randn(b, dg.z_dim, generator=gen).to(device),
         "eps": torch.randn(b, dg.ca_dim, generator=gen).to(device),
     }
+    if data.speech is not None:          # the pretrained SEN's cached embeddings
+        batch["y"] = torch.from_numpy(data.speech[captions]).to(device)
+    else:                                # a speech encoder trained here reads the filterbanks
+        fbank, lengths = pad_batch(data.fbank, captions)            # (B, T, n_mels), (B,)
+        batch.update(fbank=fbank.to(device), lengths=lengths.to(device),
+                     image_index=idx.to(device),
+                     labels=torch.from_numpy(data.class_labels[img]).to(device))
+        if data.features is not None:
+            batch["features"] = torch.from_numpy(data.features[img]).to(device)
     wrong = np.roll(np.arange(b), 1)
     batch["wrong"] = torch.from_numpy(wrong).to(device)
     batch["wrong_mask"] = torch.from_numpy(
@@ -103,6 +132,9 @@ def checkpoint(nets: RDGNets, epoch: int, history: list[dict], configs: dict,
         "epoch": epoch, "step": nets.step, "history": history, "config": configs,
         "embed_dim": embed_dim, "fingerprint": fingerprint,
         "rng": rng_state(),
+        **({} if nets.speech is None else {
+            "speech": nets.speech.state_dict(), "speech_ema": nets.speech_ema.state_dict(),
+            "opt_s": nets.opt_s.state_dict()}),
     }
 
 
@@ -115,6 +147,10 @@ def restore(nets: RDGNets, ckpt: dict) -> None:
     if nets.relation is not None and ckpt["relation"] is not None:
         nets.relation.load_state_dict(ckpt["relation"])
         nets.opt_rs.load_state_dict(ckpt["opt_rs"])
+    if nets.speech is not None:
+        nets.speech.load_state_dict(ckpt["speech"])
+        nets.speech_ema.load_state_dict(ckpt["speech_ema"])
+        nets.opt_s.load_state_dict(ckpt["opt_s"])
     nets.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
 
@@ -131,8 +167,13 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
               model_dir: str | Path, report_dir: str | Path, embedder: nn.Module | None = None,
               samples: SampleSpec | None = None, resume: bool = True,
               log_step: Callable[[dict, int], None] | None = None,
-              max_steps: int | None = None) -> dict[str, float]:
+              max_steps: int | None = None,
+              speech: SpeechSide | None = None) -> dict[str, float]:
     """Train the RDG; returns the last epoch's mean losses.
+
+    ``speech`` (``rdg.speech_encoder`` joint / end_to_end, :mod:`s2igan.rdg.speech`) is trained
+    along; ``data`` then holds filterbanks instead of embeddings, and its EMA is saved as
+    ``model_dir/speech_encoder.pt``.
 
     ``embedder`` maps generated images (B, 3, H, W) in [-1, 1] to SEN image embeddings (the
     backbone + the SEN image encoder); it is needed when ``rs.enabled``. ``data.image_emb`` holds
@@ -149,9 +190,16 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         raise ValueError("rs.enabled needs an image embedder (backbone + SEN image encoder)")
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
+    if (speech is None) != (rdg.speech_encoder == "frozen"):
+        raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
+                         f"{'needs' if speech is None else 'takes no'} a speech encoder to train")
+    if (speech is None) != (data.speech is not None):
+        raise ValueError("a trained speech encoder reads filterbanks (data.fbank), a frozen one "
+                         "the cached embeddings (data.speech)")
+    embed_dim = data.embed_dim if speech is None else speech.embed_dim
     torch.manual_seed(rdg.seed)
-    nets = build_nets(dg, rs, rdg, data.embed_dim, fine_grained, device,
-                      embedder if use_rs else None)
+    nets = build_nets(dg, rs, rdg, embed_dim, fine_grained, device,
+                      embedder if use_rs else None, speech)
     configs = _configs(dg, rs, rdg)
     history: list[dict] = []
     start = 0
@@ -163,12 +211,12 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         # resume only an unfinished run of the same params (but the epoch count), data and
         # code; a finished one (or a longer one) trains afresh: DVC re-runs the stage only when
         # something changed, and the stage's outputs (sample grids) must be made again
-        if (_same_run(ckpt["config"], configs) and ckpt["embed_dim"] == data.embed_dim
+        if (_same_run(ckpt["config"], configs) and ckpt["embed_dim"] == embed_dim
                 and ckpt.get("fingerprint") == fp and int(ckpt["epoch"]) + 1 < rdg.epochs):
             restore(nets, ckpt)
             history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
     fixed = torch.Generator().manual_seed(rdg.seed + 7919)
-    fixed_z = torch.randn(len(samples.speech) if samples else 1, dg.z_dim, generator=fixed)
+    fixed_z = torch.randn(len(samples) if samples else 1, dg.z_dim, generator=fixed)
     means: dict[str, float] = {}
     for epoch in range(start, rdg.epochs):
         rng = np.random.default_rng([rdg.seed, epoch])
@@ -195,12 +243,15 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         if log_step is not None:
             log_step({f"train/{k}": v for k, v in row.items() if k != "epoch"}, epoch + 1)
         if samples is not None:
-            save_grid(nets.ema, samples.speech, fixed_z, samples.real,
+            save_grid(nets.ema, samples.embeddings(nets.speech_ema), fixed_z, samples.real,
                       report_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
         _write_losses(history, report_dir / "loss.csv")
-        save_checkpoint(last, checkpoint(nets, epoch, history, configs, data.embed_dim, fp))
-    save_checkpoint(model_dir / "generator.pt", {"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": data.embed_dim,
+        save_checkpoint(last, checkpoint(nets, epoch, history, configs, embed_dim, fp))
+    save_checkpoint(model_dir / "generator.pt", {"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": embed_dim,
            "epochs": rdg.epochs, "step": nets.step})
+    if nets.speech_ema is not None:      # the encoder the EMA generator was trained with
+        save_checkpoint(model_dir / SPEECH_ENCODER_FILE,
+                        {**nets.speech_ema.checkpoint(), "epochs": rdg.epochs, "step": nets.step})
     if history and not (report_dir / "loss.csv").exists():
         _write_losses(history, report_dir / "loss.csv")
     return means

@@ -49,15 +49,42 @@ def recurrent(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor, impl: str = "
     return out  # (B, T, 2H)
 
 
-def attention_pool(h: torch.Tensor, steps: torch.Tensor, w1: nn.Linear, w2: nn.Linear
-                   ) -> torch.Tensor:
-    """Eq. (1)-(2): ``w_t = softmax_t(W2 tanh(W1 h_t + b1) + b2)`` over the ``steps (B,)`` valid
-    steps of ``h (B, T, D)`` (padded steps masked out), ``y = sum_t w_t * h_t`` -> ``(B, D)``."""
+def attention_weights(h: torch.Tensor, steps: torch.Tensor, w1: nn.Linear, w2: nn.Linear
+                      ) -> torch.Tensor:
+    """Eq. (1): ``w_t = softmax_t(W2 tanh(W1 h_t + b1) + b2)`` over the ``steps (B,)`` valid steps
+    of ``h (B, T, D)`` (padded steps get 0) -> ``(B, T, D)``, one weight per step and channel."""
     scores = w2(torch.tanh(w1(h)))  # (B, T, D), Eq. (1) logits
     valid = torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None]  # (B, T)
     scores = scores.masked_fill(~valid.unsqueeze(-1), float("-inf"))
-    weights = torch.softmax(scores, dim=1)  # over time
-    return (weights * h).sum(dim=1)  # (B, D), Eq. (2)
+    return torch.softmax(scores, dim=1)  # over time
+
+
+def attention_pool(h: torch.Tensor, steps: torch.Tensor, w1: nn.Linear, w2: nn.Linear
+                   ) -> torch.Tensor:
+    """Eq. (1)-(2): ``y = sum_t w_t * h_t`` -> ``(B, D)`` with the weights of
+    :func:`attention_weights`."""
+    return (attention_weights(h, steps, w1, w2) * h).sum(dim=1)  # (B, D), Eq. (2)
+
+
+def add_recurrent_pooling(module: nn.Module, in_dim: int, cfg: SENConfig) -> int:
+    """Give ``module`` the two-layer BiGRU and the attention of Eq. (1)-(2) as ``gru``,
+    ``att_w1``, ``att_w2`` (the checkpoints' key names), created and initialised in this order;
+    returns the pooled size ``2 * gru_hidden``. Shared by the speech and the text encoder."""
+    module.gru = nn.GRU(in_dim, cfg.gru_hidden, cfg.gru_layers, batch_first=True,
+                        bidirectional=True)
+    dim = 2 * cfg.gru_hidden
+    module.att_w1 = nn.Linear(dim, cfg.att_hidden)  # Eq. (1), W1, b1
+    module.att_w2 = nn.Linear(cfg.att_hidden, dim)  # Eq. (1), W2, b2
+    nn.init.orthogonal_(module.att_w1.weight)
+    module.gru_impl = cfg.gru_impl
+    return dim
+
+
+def recurrent_pool(module: nn.Module, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """``x (B, T, I)`` with ``steps (B,)`` valid steps -> the module's BiGRU -> Eq. (1)-(2)
+    pooling -> ``(B, 2H)`` (not normalised)."""
+    h = recurrent(module.gru, x, steps, module.gru_impl)  # (B, T, 2H)
+    return attention_pool(h, steps, module.att_w1, module.att_w2)
 
 
 class SpeechEncoder(nn.Module):
@@ -73,13 +100,7 @@ class SpeechEncoder(nn.Module):
         self.bn1 = nn.BatchNorm1d(c1)
         self.conv2 = nn.Conv1d(c1, c2, self.kernel, self.stride)
         self.bn2 = nn.BatchNorm1d(c2)
-        self.gru = nn.GRU(c2, cfg.gru_hidden, cfg.gru_layers, batch_first=True,
-                          bidirectional=True)
-        dim = 2 * cfg.gru_hidden
-        self.att_w1 = nn.Linear(dim, cfg.att_hidden)  # Eq. (1), W1, b1
-        self.att_w2 = nn.Linear(cfg.att_hidden, dim)  # Eq. (1), W2, b2
-        nn.init.orthogonal_(self.att_w1.weight)
-        self.gru_impl = cfg.gru_impl
+        dim = add_recurrent_pooling(self, c2, cfg)
         self.n_mels = n_mels
         # teacher_student: pooled (2H) -> the teacher's feature size (created last, so that the
         # default encoder draws its initial weights exactly as before)
@@ -97,10 +118,9 @@ class SpeechEncoder(nn.Module):
             lengths = torch.div(lengths - self.kernel, self.stride, rounding_mode="floor") + 1
         return lengths.clamp(min=1)
 
-    def _recurrent(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return recurrent(self.gru, x, lengths, self.gru_impl)  # (B, T', 2H)
-
-    def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _convolved(self, fbank: torch.Tensor, lengths: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two convolutions: ``(B, T2, 128)`` features and their ``(B,)`` valid steps."""
         B, T, _ = fbank.shape
         if T < self.min_frames:  # very short clips: zero-pad so the convolutions have one output
             fbank = F.pad(fbank, (0, 0, 0, self.min_frames - T))
@@ -108,9 +128,18 @@ class SpeechEncoder(nn.Module):
         x = self.bn1(self.conv1(fbank.transpose(1, 2)))  # (B, 64, T1)
         x = self.bn2(self.conv2(x)).transpose(1, 2)  # (B, T2, 128)
         steps = self.output_lengths(lengths).clamp(max=x.shape[1])  # (B,)
-        x = x[:, :int(steps.max())]  # frames beyond the longest utterance carry nothing
-        h = self._recurrent(x, steps)  # (B, T2, 1024)
-        y = attention_pool(h, steps, self.att_w1, self.att_w2)  # (B, 1024), Eq. (1)-(2)
+        return x[:, :int(steps.max())], steps  # frames beyond the longest utterance carry nothing
+
+    def attention(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The Eq. (1) weights ``(B, T2, D)`` the pooling puts on each GRU step (one step covers
+        ``stride^2`` filterbank frames), for drawing over the filterbank."""
+        x, steps = self._convolved(fbank, lengths)
+        h = recurrent(self.gru, x, steps, self.gru_impl)
+        return attention_weights(h, steps, self.att_w1, self.att_w2)
+
+    def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x, steps = self._convolved(fbank, lengths)
+        y = recurrent_pool(self, x, steps)  # (B, 1024): BiGRU, Eq. (1)-(2)
         if self.proj is not None:
             return self.proj(y)  # (B, out_dim) teacher_student: the backbone's feature space
         return F.normalize(y, dim=-1)

@@ -31,7 +31,7 @@ from s2igan.arrays import Ragged
 from s2igan.asr.wer import words
 from s2igan.io import BadInputError
 from s2igan.sen.config import SENConfig
-from s2igan.sen.model import attention_pool, recurrent
+from s2igan.sen.model import add_recurrent_pooling, recurrent_pool
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -76,13 +76,7 @@ class TextEncoder(nn.Module):
     def __init__(self, cfg: SENConfig, vocab_size: int, vocab: list[str] | None = None):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.text.word_dim, padding_idx=0)
-        self.gru = nn.GRU(cfg.text.word_dim, cfg.gru_hidden, cfg.gru_layers, batch_first=True,
-                          bidirectional=True)
-        dim = 2 * cfg.gru_hidden
-        self.att_w1 = nn.Linear(dim, cfg.att_hidden)  # Eq. (1), W1, b1
-        self.att_w2 = nn.Linear(cfg.att_hidden, dim)  # Eq. (1), W2, b2
-        nn.init.orthogonal_(self.att_w1.weight)
-        self.gru_impl = cfg.gru_impl
+        dim = add_recurrent_pooling(self, cfg.text.word_dim, cfg)
         self.proj = None                 # as SpeechEncoder without out_dim
         self.output_dim = dim
         self.vocab = list(vocab) if vocab is not None else None
@@ -93,8 +87,7 @@ class TextEncoder(nn.Module):
         ids = ids.round().long()               # (B, T)
         steps = lengths.to(ids.device).long().clamp(min=1, max=ids.shape[1])  # (B,)
         ids = ids[:, :int(steps.max())]
-        h = recurrent(self.gru, self.embed(ids), steps, self.gru_impl)  # (B, T, 2H)
-        return F.normalize(attention_pool(h, steps, self.att_w1, self.att_w2), dim=-1)  # (B, 2H)
+        return F.normalize(recurrent_pool(self, self.embed(ids), steps), dim=-1)  # (B, 2H)
 
     def token_arrays(self, texts: list[str]) -> list[np.ndarray]:
         """``(T_i, 1)`` id arrays of ``texts`` in this encoder's vocabulary: what

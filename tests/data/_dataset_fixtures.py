@@ -120,3 +120,49 @@ def make_places(root: Path, test_name: str = "test.json") -> dict:
     for name, data in (("train.json", train), (test_name, test)):
         (root / "metadata" / name).write_text(json.dumps({"data": data}), encoding="utf-8")
     return {"train": train, "test": test}
+
+
+def write_png(path: Path, seed: int = 0, size: int = 16) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG")
+
+
+def write_tone(path: Path, hz: float, seconds: float = 0.4, rate: int = 22050) -> None:
+    """A decaying tone with a little noise: a recording the filterbank accepts (not silent)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(int(hz))
+    signal = 0.3 * np.sin(2 * np.pi * hz * t) * np.exp(-2 * t) + 0.01 * rng.standard_normal(t.size)
+    sf.write(path, signal.astype(np.float32), rate, subtype="PCM_16")
+
+
+def make_own(root: Path, images: int = 6, per_image: int = 2, classes: int = 0,
+             captions: bool = False, split: bool = False) -> list[dict]:
+    """A user's own folder: ``photos/<k>.png``, ``speech/<k>_<n>.wav`` and ``manifest.csv``
+    (columns image, audio; with ``captions`` a caption column too, spoken only on rows whose
+    audio cell is empty; ``classes`` > 0 adds a class column; ``split`` a split column). Returns
+    the rows written (as dicts of the CSV's cells)."""
+    import csv
+
+    rows = []
+    for k in range(images):
+        write_png(root / "photos" / f"p{k:02d}.png", seed=k)
+        for n in range(per_image):
+            row = {"image": f"photos/p{k:02d}.png"}
+            tts = captions and n == per_image - 1   # the last caption of each image is text
+            row["audio"] = "" if tts else f"speech/p{k:02d}_{n}.wav"
+            if not tts:
+                write_tone(root / row["audio"], hz=200 + 40 * k + 7 * n)
+            if captions:
+                row["caption"] = f"picture {k} caption {n}"
+            if classes:
+                row["class"] = f"kind_{k % classes}"
+            if split:
+                row["split"] = "test" if k == images - 1 else "train"
+            rows.append(row)
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows

@@ -31,8 +31,8 @@ def _class_disjoint(frame) -> None:
 
 # ----------------------------------------------------------------------------- registry
 
-def test_registry_names_the_four_datasets():
-    assert sorted(ADAPTERS) == ["cub", "flickr8k", "oxford", "places"]
+def test_registry_names_the_four_datasets_and_the_manifest():
+    assert sorted(ADAPTERS) == ["cub", "flickr8k", "manifest", "oxford", "places"]
 
 
 def test_unknown_name_and_missing_root(tmp_path):

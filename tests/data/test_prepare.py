@@ -23,6 +23,7 @@ def test_prepare_synthbirds(tmp_path):
     assert all(p.endswith(".png") for p in frame["image_path"])
     assert (tmp_path / "reports" / "sheet.png").is_file()
     assert not list(tmp_path.glob(".*.tmp"))   # no temporary directory left behind
+    assert not (tmp_path / "prepared" / "sources.json").exists()   # its images are in prepared/
 
 
 def test_prepare_refuses_bad_settings(tmp_path):
@@ -31,3 +32,6 @@ def test_prepare_refuses_bad_settings(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(DataConfig, {"nmae": "cub"}, "data")
+    # the contact sheet is a stage output: zero images used to divide by zero deep in the grid
+    with pytest.raises(ConfigError, match="data.contact_sheet_images must be >= 1, got 0"):
+        DataConfig(contact_sheet_images=0)

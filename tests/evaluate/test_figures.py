@@ -39,3 +39,50 @@ def test_colour_grid_places_each_image_in_its_cell(tmp_path):
     assert len(red) and len(black)
     # the red cell is above and left of most black pixels (row 0, column 0)
     assert red[:, 0].mean() < black[:, 0].mean() and red[:, 1].mean() < black[:, 1].mean()
+
+
+def test_interpolation_path_is_unit_and_ends_at_the_two_captions():
+    from s2igan.evaluate.sen_figures import interpolate
+    a = torch.nn.functional.normalize(torch.tensor([3.0, 0.0, 4.0]), dim=0)
+    b = torch.tensor([0.0, 1.0, 0.0])
+    path = interpolate(a, b, [0.0, 0.5, 1.0])
+    assert torch.allclose(path[0], a) and torch.allclose(path[2], b)
+    # the midpoint of two orthogonal unit vectors, renormalised: (a + b) / sqrt(2)
+    assert torch.allclose(path[1], (a + b) / 2 ** 0.5)
+    assert torch.allclose(path.norm(dim=1), torch.ones(3))
+
+
+def test_interpolation_grid_draws_every_cell(tmp_path):
+    from s2igan.evaluate.figures import interpolation_grid
+    rows = np.stack([np.stack([np.full((3, 8, 8), v, np.uint8) for v in (0, 128, 255)])] * 2)
+    rows[1, 1] = np.array([255, 0, 0], np.uint8)[:, None, None]
+    interpolation_grid(rows, [("a", "b"), ("c", "d")], [0.0, 0.5, 1.0], tmp_path / "i.png")
+    assert (255, 0, 0) in {tuple(c) for c in _colours(tmp_path / "i.png")}
+
+
+def test_sen_attention_weights_are_the_pooling_of_eq_1_2(tmp_path):
+    """SpeechEncoder.attention: softmax over the valid steps (0 on padding), and pooling the GRU
+    outputs with them gives the encoder's output; the frame of each step is the centre of its
+    receptive field; the figure is written."""
+    from s2igan.evaluate.sen_figures import attention_figure, frame_centres
+    from s2igan.sen.config import SENConfig
+    from s2igan.sen.model import SpeechEncoder, recurrent
+
+    torch.manual_seed(0)
+    enc = SpeechEncoder(SENConfig(gru_hidden=8, embed_dim=16, att_hidden=8)).eval()
+    x, lengths = torch.randn(2, 60, 40), torch.tensor([60, 30])
+    with torch.no_grad():
+        w = enc.attention(x, lengths)                               # (B, T2, D)
+        steps = enc.output_lengths(lengths)
+        assert torch.allclose(w.sum(1), torch.ones(2, w.shape[2]))
+        assert (w[1, int(steps[1]):] == 0).all() and (w[1, :int(steps[1])] > 0).all()
+        conv, _ = enc._convolved(x, lengths)
+        h = recurrent(enc.gru, conv, steps, enc.gru_impl)
+        pooled = torch.nn.functional.normalize((w * h).sum(1), dim=-1)
+        assert torch.allclose(pooled, enc(x, lengths), atol=1e-6)
+    k, s = enc.kernel, enc.stride
+    # step 0 sees frames 0 .. (k - 1) * s + k - 1: its centre is half of that
+    assert frame_centres(enc, 2)[0] == ((k - 1) * s + k - 1) / 2
+    assert frame_centres(enc, 2)[1] - frame_centres(enc, 2)[0] == s * s
+    attention_figure(enc, x[0].numpy(), "a bird", tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 0

@@ -27,3 +27,17 @@ def test_map_protocol_perfect_and_shuffled():
                              gen[[0, 5, 10]], gen_cls[[0, 5, 10]],
                              ["a", "b", "c"], False, EvalConfig(recall_k=1))
     assert scene["gen/r1"] == pytest.approx(1.0)
+
+
+def test_evaluate_summary_line_reads_the_metrics():
+    from s2igan.evaluate.run import summary_line
+    attrs = {f"{p}/acc_{a}": v for p, v in (("gen", 0.25), ("seen", 0.5)) for a in
+             ("crown", "wing", "belly", "size")}
+    line = summary_line({"gen/fid": 236.14, "gen/is": 3.944, "gen/map": 0.0461, **attrs},
+                        "reports/evaluate")
+    assert line == ("evaluate: FID 236.1; IS 3.94; mAP 0.046; crown/wing/belly/size: "
+                    "unseen 0.25/0.25/0.25/0.25, seen 0.50/0.50/0.50/0.50. "
+                    "Figures in reports/evaluate")
+    # scene data: R@50 and no attribute judges
+    assert summary_line({"gen/fid": 80.0, "gen/is": 2.0, "gen/r50": 0.4}, "r") == \
+        "evaluate: FID 80.0; IS 2.00; R@50 0.400. Figures in r"

@@ -474,3 +474,14 @@ def test_recon_loss_matches_a_hand_computation():
     assert float(got) == pytest.approx(want, rel=1e-5)
     # the fake equal to the real image at the pooled scale costs nothing there
     assert float(recon_loss([torch.tensor(real)], torch.tensor(real), 2)) == 0.0
+
+
+def test_rdg_summary_line(tmp_path):
+    from s2igan.rdg.run import final_metrics, summary_line
+    csv = tmp_path / "loss.csv"
+    csv.write_text("epoch,d_loss,g_adv,seconds\n1,3.0,2.0,60\n2,2.5,1.5,90\n")
+    assert summary_line(final_metrics(csv), tmp_path) == (
+        f"rdg: 2 epochs in 2.5 min; last epoch's mean losses: d_loss 2.500, g_adv 1.500. "
+        f"Sample grids in {tmp_path / 'samples'}")
+    assert summary_line(final_metrics(tmp_path / "none.csv"), tmp_path).startswith(
+        "rdg: no epoch trained")

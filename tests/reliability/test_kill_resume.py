@@ -50,8 +50,8 @@ DOWN = "http://127.0.0.1:9"   # no tracking server: one warning, the metrics JSO
 
 COMMANDS = {
     "sen": ["data/prepared", "data/fbank", "data/features", "models/sen", "reports/sen"],
-    "rdg": ["data/prepared", "data/embeddings", "data/features", "models/sen", "models/rdg",
-            "reports/rdg"],
+    "rdg": ["data/prepared", "data/embeddings", "data/fbank", "data/features", "models/sen",
+            "models/rdg", "reports/rdg"],
 }
 
 

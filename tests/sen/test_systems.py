@@ -24,7 +24,7 @@ from s2igan.sen.model import TeacherImageEncoder
 from s2igan.sen.run import embed_all, train_and_evaluate
 from s2igan.sen.teacher_student import (distillation_loss, joint_embedding_loss, norm_loss,
                                         teacher_student_loss)
-from s2igan.sen.train import batch_losses, csv_columns
+from s2igan.sen.train import batch_losses
 
 from test_sen import TINY, write_dataset
 

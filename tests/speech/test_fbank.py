@@ -1,7 +1,6 @@
 """Filterbanks (Sec. III-B): frame count, mel placement, normalisation, truncation, stage output."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 
