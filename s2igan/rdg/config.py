@@ -107,6 +107,9 @@ class RDGConfig:
     mismatch: bool = True              # StackGAN-v2's (real image, wrong caption) = fake term
     mode_seeking: float = 0.0          # weight of the mode-seeking term (MSGAN; 0 = off, paper):
                                        # a batch holds B/2 captions twice, with two noises each
+    recon: float = 0.0                 # weight of the low-resolution L1 to the paired real image
+                                       # (pix2pix style, losses.recon_loss; 0 = off, paper)
+    recon_size: int = 8                # side the fake and the real image are averaged down to
     diff_augment: str = "none"         # none | translation: DiffAugment of D inputs (augment.py)
     ema_decay: float = 0.999           # EMA of the generator used for sampling and evaluation
     amp: bool = True                   # mixed precision (GPU only)
@@ -139,6 +142,8 @@ class RDGConfig:
         for i, beta in enumerate(self.betas):
             fraction(f"rdg.betas[{i}]", beta)
         at_least("rdg.kl_weight", self.kl_weight, 0)
+        at_least("rdg.recon", self.recon, 0)
+        at_least("rdg.recon_size", self.recon_size, 1)
         at_least("rdg.uncond_weight", self.uncond_weight, 0)
         fraction("rdg.ema_decay", self.ema_decay)
         at_least("rdg.captions_per_image", self.captions_per_image, 1)

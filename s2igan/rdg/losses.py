@@ -101,3 +101,17 @@ def mode_seeking_loss(images: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) 
     dx = (images[:half] - images[half:2 * half]).abs().flatten(1).mean(1)
     dz = (z[:half] - z[half:2 * half]).abs().mean(1)
     return (1.0 / (dx / dz + eps)).mean()
+
+
+def recon_loss(fakes: list[torch.Tensor], real: torch.Tensor, size: int) -> torch.Tensor:
+    """Low-resolution L1 between every scale's fake and the caption's real image (not in the paper).
+
+    ``fakes`` [(B, 3, S_i, S_i)], ``real`` (B, 3, S, S), all in [-1, 1]. Each image is averaged
+    down to ``size`` x ``size`` (area pooling), so the term fixes where which colour goes and
+    leaves texture, edges and the noise's variation to the adversarial terms; it is summed over
+    the scales. The pix2pix recipe (Isola et al., CVPR 2017: L1 beside the GAN loss), at a
+    coarse scale so that it does not pull the image towards the blurry mean.
+    """
+    target = F.adaptive_avg_pool2d(real.float(), size)
+    return torch.stack([(F.adaptive_avg_pool2d(f.float(), size) - target).abs().mean()
+                        for f in fakes]).sum()

@@ -22,7 +22,7 @@ from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, init_weights
 from s2igan.rdg.losses import (Matching, discriminator_loss, generator_adv_loss, kl_loss,
-                               mode_seeking_loss)
+                               mode_seeking_loss, recon_loss)
 from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
                                  rs_generator_loss)
 from s2igan.rdg.speech import SpeechSide
@@ -164,6 +164,10 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
         ms = mode_seeking_loss(fakes[-1].float(), batch["z"])
         loss_g = loss_g + rdg.mode_seeking * ms
         out["g_ms"] = float(ms.detach())
+    if rdg.recon:
+        rec = recon_loss(fakes, batch["images"][-1], rdg.recon_size)
+        loss_g = loss_g + rdg.recon * rec
+        out["g_recon"] = float(rec.detach())
     if fake_emb is not None:
         if nets.relation is not None:
             nets.relation.eval().requires_grad_(False)

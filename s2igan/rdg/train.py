@@ -35,7 +35,7 @@ from s2igan.rdg.speech import SpeechSide
 from s2igan.rdg.step import RDGNets, build_nets, train_step
 from s2igan.sen.data import pad_batch
 
-LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms",
+LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon",
              "sen_loss", "sen_match", "sen_distinctive")
 
 
