@@ -200,7 +200,8 @@ def test_models_travel_through_a_dvc_remote(workspace, tmp_path):
         assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files), rel
     assert "up to date" in _run(["dvc", "status"], clone, env).lower()
     # the pulled models generate at once, without training
-    clip = next(p for p in sorted((clone / "data/speech").rglob("*")) if p.suffix in (".wav", ".flac"))
+    clip = next(p for p in sorted((clone / "data/speech").rglob("*"))
+                if p.suffix in (".wav", ".flac"))
     _run(["s2igan", "generate", "--audio", str(clip), "-o", str(tmp_path / "gen")], clone, env)
     assert list((tmp_path / "gen").glob("*.png"))
 
