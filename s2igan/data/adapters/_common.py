@@ -108,11 +108,19 @@ def check_images(paths: Iterable[Path], what: str) -> None:
     for path in paths:
         if not path.is_file():
             raise BadInputError(path, f"missing {what} {path.name}")
-        try:
-            with Image.open(path) as img:
-                img.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise BadInputError(path, f"corrupt or truncated image: {exc}") from None
+        problem = decode_problem(path)
+        if problem:
+            raise BadInputError(path, f"corrupt or truncated image: {problem}")
+
+
+def decode_problem(path: Path) -> str | None:
+    """Why the image at ``path`` does not decode in full (PIL ``load``), or None when it does."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return str(exc)
+    return None
 
 
 def inside(root: Path, relative: str, source: Path, where: str,

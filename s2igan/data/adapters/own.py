@@ -39,10 +39,9 @@ from pathlib import Path
 
 import pandas as pd
 import soundfile as sf
-from PIL import Image
 
 from s2igan.data import manifest
-from s2igan.data.adapters._common import inside
+from s2igan.data.adapters._common import decode_problem, inside
 from s2igan.io import BadInputError
 
 DATASET = "manifest"
@@ -219,12 +218,9 @@ def _check_files(root: Path, path: Path, row: Row) -> None:
     image = inside(root, row.image, path, where)
     if not image.is_file():
         raise BadInputError(path, f"{where}: image {row.image!r} does not exist")
-    try:
-        with Image.open(image) as img:
-            img.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadInputError(path, f"{where}: image {row.image!r} does not decode: "
-                            f"{exc}") from None
+    problem = decode_problem(image)
+    if problem:
+        raise BadInputError(path, f"{where}: image {row.image!r} does not decode: {problem}")
     if row.audio is None:
         return
     audio = inside(root, row.audio, path, where)
