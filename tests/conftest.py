@@ -8,6 +8,8 @@ few manifest images).
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,18 @@ from s2igan.rdg.config import DGConfig
 from s2igan.rdg.generator import Generator
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.sen.config import SENConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def check_stage():
+    """``stages/check.py`` as a module (its ``problems(params)`` and ``load_params``)."""
+    spec = importlib.util.spec_from_file_location("check_stage", REPO / "stages/check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 E = 16  # tiny embedding size (speech and image embeddings)
 

@@ -11,13 +11,13 @@ tests/test_pipeline.py, tests/cli/ and tests/data/test_own_data_pipeline.py.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import check_stage
 
 from s2igan.cli import build_parser
 
@@ -39,13 +39,6 @@ def _commands() -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def _check_module():
-    spec = importlib.util.spec_from_file_location("check_stage", REPO / "stages/check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _set(params: dict, dotted: str, value) -> None:
     *path, last = dotted.split(".")
     node = params
@@ -65,7 +58,7 @@ def test_the_readme_shows_commands():
 @pytest.mark.parametrize("cmd", [c for c in _commands()   # (not a bare mention or a template)
                                  if c.startswith("dvc exp run") and " -S " in c and "<" not in c])
 def test_every_readme_experiment_passes_the_check_stage(cmd):
-    check = _check_module()
+    check = check_stage()
     params = copy.deepcopy(check.load_params(REPO / "params.yaml"))
     words = shlex.split(cmd)
     overrides = [words[i + 1] for i, w in enumerate(words) if w == "-S"]

@@ -291,13 +291,10 @@ def test_default_frozen_run_keeps_the_weights_of_before(tmp_path):
 
 
 def test_check_stage_refuses_a_trained_encoder_of_another_system():
-    import importlib.util
-    from pathlib import Path
-    repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("check_stage", repo / "stages/check.py")
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
-    params = check.load_params(repo / "params.yaml")
+    from conftest import REPO, check_stage
+
+    check = check_stage()
+    params = check.load_params(REPO / "params.yaml")
     assert params["rdg"]["speech_encoder"] == "frozen" and check.problems(params) == []
     for mode in ("joint", "end_to_end"):
         params["rdg"]["speech_encoder"] = mode

@@ -3,7 +3,6 @@ one line naming its key, in the `check` stage, before any stage does work."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import check_stage
 
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.rdg.config import RDGConfig
@@ -18,13 +18,6 @@ from s2igan.sen.config import SENConfig
 from s2igan.tracking import StageRun, TrackingWarning
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _check_stage():
-    spec = importlib.util.spec_from_file_location("check_stage", REPO / "stages/check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture()
@@ -59,7 +52,7 @@ def _set(path: Path, section: str, key: str, value) -> None:
 def test_check_stage_refuses_a_bad_value_naming_its_key(workspace, section, key, value, message):
     _set(workspace / "params.yaml", section, key, value)
     with pytest.raises(ConfigError, match=message):
-        _check_stage().main(str(workspace / "reports/check"))
+        check_stage().main(str(workspace / "reports/check"))
     assert not (workspace / "reports/check/ok.json").exists()
 
 
@@ -67,14 +60,14 @@ def test_check_stage_lists_every_problem_one_line_each(workspace):
     _set(workspace / "params.yaml", "sen", "batch_size", -8)
     _set(workspace / "params.yaml", "rdg", "epochs", 0)
     with pytest.raises(ConfigError) as info:
-        _check_stage().main(str(workspace / "reports/check"))
+        check_stage().main(str(workspace / "reports/check"))
     lines = str(info.value).splitlines()
     assert len(lines) == 2 and lines[0].startswith("sen.batch_size") and "rdg.epochs" in lines[1]
 
 
 def test_check_stage_passes_the_repository_params(workspace):
     with pytest.warns(TrackingWarning):
-        _check_stage().main(str(workspace / "reports/check"))
+        check_stage().main(str(workspace / "reports/check"))
     ok = json.loads((workspace / "reports/check/ok.json").read_text())
     assert "sen" in ok["sections"] and "rdg" in ok["sections"]
 
@@ -118,7 +111,7 @@ def test_fixed_length_tuples_are_checked():
 
 
 def test_every_default_is_valid():
-    stage = _check_stage()
+    stage = check_stage()
     for cls in stage.SECTIONS.values():
         cls()   # the dataclass defaults pass their own checks
 

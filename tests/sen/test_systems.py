@@ -3,7 +3,6 @@ of "Direct Speech-to-Image Translation", checked term by term against hand compu
 classifier-based baseline; a tiny training run of every kind through the `sen` and `embed`
 stages' library calls; what the RDG and the `check` stage get from each kind."""
 
-import importlib.util
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import check_stage
 
 from s2igan.arrays import load_vectors
 from s2igan.config import ConfigError, from_dict
@@ -226,9 +226,7 @@ def test_classifier_ignores_image_features(tmp_path):
 
 
 def test_check_stage_refuses_classifier_with_relation_supervisor():
-    spec = importlib.util.spec_from_file_location("check_stage", REPO / "stages/check.py")
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
+    check = check_stage()
     params = check.load_params(REPO / "params.yaml")
     assert check.problems(params) == []
     params["sen"]["kind"] = "classifier"
