@@ -1,5 +1,6 @@
-"""Evaluation figures: test captions with real and generated images, and the colour-keyword grid
-of paper Fig. 7 (the caption text is shown for the reader only; the model hears speech)."""
+"""Evaluation figures: test captions with real and generated images, the colour-keyword grid
+of paper Fig. 7 (the caption text is shown for the reader only; the model hears speech), the
+interpolation grid of Li et al. Fig. 5 and the SEN attention under a filterbank."""
 
 from __future__ import annotations
 
@@ -12,31 +13,40 @@ import torch
 from s2igan.io import atomic_path
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def caption_grid(texts: list[str], real: torch.Tensor, generated: list[torch.Tensor],
-                 path: str | Path) -> None:
-    """Columns = captions; row 0 the real image, rows 1.. the generated images (uint8 NCHW)."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported when a figure is drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def _show(ax, image) -> None:
+    """One grid cell: a (3, S, S) uint8 image (array or tensor), no ticks."""
+    ax.imshow(np.transpose(np.asarray(image), (1, 2, 0)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def caption_grid(texts: list[str], real: torch.Tensor, generated: list[torch.Tensor],
+                 path: str | Path) -> None:
+    """Columns = captions; row 0 the real image, rows 1.. the generated images (uint8 NCHW)."""
+    plt = _pyplot()
     n, rows = len(texts), 1 + len(generated)
     fig, axes = plt.subplots(rows, n, figsize=(1.9 * n, 2.0 * rows + 0.9), squeeze=False)
     for j in range(n):
         cells = [real[j]] + [g[j] for g in generated]
         for i, img in enumerate(cells):
             ax = axes[i][j]
-            ax.imshow(img.permute(1, 2, 0).numpy())
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _show(ax, img)
             if j == 0:
                 ax.set_ylabel("real" if i == 0 else f"generated {i}", fontsize=8)
         axes[0][j].set_title("\n".join(textwrap.wrap(texts[j], 22)), fontsize=7)
@@ -46,19 +56,13 @@ def caption_grid(texts: list[str], real: torch.Tensor, generated: list[torch.Ten
 def colour_grid(images: np.ndarray, row_colours: list[str], col_colours: list[str],
                 path: str | Path, row_label: str = "belly", col_label: str = "wings") -> None:
     """Fig. 7: images (R, C, 3, S, S) uint8 for "a small bird with a <row> belly and <col> wings"."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     r, c = len(row_colours), len(col_colours)
     fig, axes = plt.subplots(r, c, figsize=(1.6 * c + 0.8, 1.6 * r + 0.8), squeeze=False)
     for i in range(r):
         for j in range(c):
             ax = axes[i][j]
-            ax.imshow(np.transpose(images[i, j], (1, 2, 0)))
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _show(ax, images[i, j])
             if i == 0:
                 ax.set_title(f"{col_colours[j]} {col_label}", fontsize=8)
             if j == 0:
@@ -72,19 +76,13 @@ def interpolation_grid(rows: np.ndarray, ends: list[tuple[str, str]], ts: list[f
                        path: str | Path) -> None:
     """Li et al. Fig. 5: ``rows (P, K, 3, S, S)`` uint8, row p generated from the speech
     embeddings between caption A and caption B of ``ends[p]`` at the mixing weights ``ts``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     p, k = rows.shape[:2]
     fig, axes = plt.subplots(p, k, figsize=(1.5 * k, 1.9 * p + 0.4), squeeze=False)
     for i in range(p):
         for j in range(k):
             ax = axes[i][j]
-            ax.imshow(np.transpose(rows[i, j], (1, 2, 0)))
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _show(ax, rows[i, j])
             if i == 0:
                 ax.set_title(f"t = {ts[j]:.2f}", fontsize=7)
         a, b = ends[i]
@@ -99,11 +97,7 @@ def attention_over_fbank(fbank: np.ndarray, frames: np.ndarray, weights: np.ndar
     """The SEN's Eq. (1) attention drawn under the caption's filterbank ``(T, C)``: ``weights``
     ``(N, D)`` per GRU step and channel at filterbank frame ``frames (N,)``; the channel mean and
     the band between the 10th and 90th channel percentile."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
     top.imshow(fbank.T, origin="lower", aspect="auto", cmap="magma",

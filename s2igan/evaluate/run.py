@@ -241,12 +241,11 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     real_pos = {iid: i for i, iid in enumerate(real_table["image_id"])}
     extra = generate(g, torch.from_numpy(np.asarray(speech)[pick]).float(),
                      fixed_noise(len(pick), g.cfg.z_dim, cfg.seed + 1))
-    caption_grid([t if isinstance(t, str) and t else c   # real speech may have no transcript
-                  for t, c in zip(captions["text"].iloc[pick], captions["caption_id"].iloc[pick])],
+    texts = [t if isinstance(t, str) and t else c   # real speech may have no transcript
+             for t, c in zip(captions["text"], captions["caption_id"])]
+    caption_grid([texts[i] for i in pick],
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
-    texts = [t if isinstance(t, str) and t else c
-             for t, c in zip(captions["text"], captions["caption_id"])]
     pairs = [(int(pick[i]), int(pick[i + 1])) for i in range(0, min(len(pick), 6) - 1, 2)]
     if pairs:   # Li et al. Fig. 5
         files.append(interpolation_figure(g, torch.from_numpy(np.asarray(speech)).float(), texts,
@@ -288,7 +287,6 @@ def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray
     except Exception as exc:  # a missing TTS engine must not lose every other score
         warnings.warn(f"colour grid skipped: TTS backend {frontend.tts_backend!r} failed ({exc})")
         return None
-
 
 
 ATTRIBUTE_GROUPS = (("unseen", "gen"), ("seen", "seen"), ("held-out voice", "heldout_voice"),
