@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from s2igan.config import at_least, fraction, one_of, positive
 from s2igan.rdg.augment import augmenter
+from s2igan.rdg.condition import PROJECTIONS
 
 SPEECH_ENCODER_MODES = ("frozen", "joint", "end_to_end")
 # with joint / end_to_end, the trained encoder beside generator.pt (a SEN checkpoint)
@@ -31,6 +32,8 @@ class DGConfig:
     d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
     match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
     cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y) (False = paper)
+    condition_projection: str = "none"  # fitted projection of y before F^ca: none (paper) | lda | whiten
+    condition_dims: int = 256          # its output size (zero-padded; rdg/condition.py)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -43,6 +46,10 @@ class DGConfig:
         if self.d_condition not in ("concat", "projection"):
             raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
                              f"{self.d_condition!r}")
+        if self.condition_projection not in PROJECTIONS:
+            raise ValueError(f"dg.condition_projection must be one of {PROJECTIONS}, got "
+                             f"{self.condition_projection!r}")
+        at_least("dg.condition_dims", self.condition_dims, 1)
         if self.d_match < 0:
             raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):

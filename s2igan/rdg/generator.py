@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2igan.rdg.condition import ConditionProjection
 from s2igan.rdg.config import DGConfig
 from s2igan.rdg.conv import Conv2d, conv2d
 
@@ -182,7 +183,9 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.embed_dim = embed_dim
         sizes = tuple(cfg.image_sizes)
-        self.ca = CondAugment(embed_dim, cfg.ca_dim, cfg.standardize_condition)
+        self.project = (nn.Identity() if cfg.condition_projection == "none"
+                        else ConditionProjection(embed_dim, cfg.condition_dims))
+        self.ca = CondAugment(self.condition_dim, cfg.ca_dim, cfg.standardize_condition)
         cond_dim = cfg.ca_dim if cfg.cond_norm else 0
         self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0], cond_dim)
         chans = [cfg.ngf // 2 ** i for i in range(len(sizes))]     # width of h_i
@@ -191,9 +194,14 @@ class Generator(nn.Module):
                       cfg.res_blocks, cond_dim) for i in range(1, len(sizes)))
         self.to_image = nn.ModuleList(nn.Sequential(conv3x3(ch, 3), nn.Tanh()) for ch in chans)
 
+    @property
+    def condition_dim(self) -> int:
+        """Size of the projected condition that F^ca and D's matching head read."""
+        return self.embed_dim if self.cfg.condition_projection == "none" else self.cfg.condition_dims
+
     def forward(self, z: torch.Tensor, y: torch.Tensor, eps: torch.Tensor | None = None):
         """z (B, z_dim), y (B, embed_dim) -> ([x_0 (B,3,S0,S0), ...], mu, logvar)."""
-        c, mu, logvar = self.ca(y, eps)
+        c, mu, logvar = self.ca(self.project(y), eps)
         hidden = [self.init(z, c)]
         for stage in self.stages:
             earlier = hidden[:-1] if self.cfg.dense else []

@@ -58,7 +58,7 @@ def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_
     :func:`s2igan.rdg.speech.build_speech_side`) is trained along when given."""
     g = Generator(dg, embed_dim)
     init_weights(g)
-    ds = make_discriminators(dg, embed_dim)
+    ds = make_discriminators(dg, g.condition_dim)
     init_weights(ds)
     g, ds = g.to(device), ds.to(device)
     ema = copy.deepcopy(g).eval().requires_grad_(False)
@@ -120,7 +120,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     cond = mu if trained else mu.detach()   # a trained encoder also learns from L_D (Eq. 16)
     wrong = batch.get("wrong") if rdg.mismatch else None
     aug = augmenter(rdg.diff_augment)
-    matching = (Matching(y, batch["class_id"] if fine_grained else None, dg.d_match,
+    matching = (Matching(g.project(y), batch["class_id"] if fine_grained else None, dg.d_match,
                          dg.match_beta) if dg.d_match else None)
 
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------

@@ -28,6 +28,7 @@ from s2igan.config import to_dict
 from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.io import atomic_path
+from s2igan.rdg.condition import fit_projection
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
@@ -190,6 +191,10 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         raise ValueError("rs.enabled needs an image embedder (backbone + SEN image encoder)")
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
+    if dg.condition_projection != "none" and rdg.speech_encoder != "frozen":
+        raise ValueError(f"dg.condition_projection: {dg.condition_projection} is fitted on the "
+                         f"pretrained SEN's embeddings; rdg.speech_encoder: {rdg.speech_encoder} "
+                         "trains them here (use dg.condition_projection=none)")
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
                          f"{'needs' if speech is None else 'takes no'} a speech encoder to train")
@@ -200,6 +205,12 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     torch.manual_seed(rdg.seed)
     nets = build_nets(dg, rs, rdg, embed_dim, fine_grained, device,
                       embedder if use_rs else None, speech)
+    if dg.condition_projection != "none":
+        fitted = fit_projection(dg.condition_projection, data.speech,
+                                data.class_ids[data.caption_image] if fine_grained else None,
+                                dg.condition_dims)
+        for g in (nets.generator, nets.ema):
+            g.project.set(*fitted)
     configs = _configs(dg, rs, rdg)
     history: list[dict] = []
     start = 0

@@ -1,0 +1,105 @@
+"""dg.condition_projection: the fitted projection against scikit-learn / numpy, its place in the
+generator (checkpoint round trip, D's matching head), and the refusals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import E, tiny_dg
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from test_rdg import tiny_data
+
+from s2igan.checkpoint import save_checkpoint
+from s2igan.config import to_dict
+from s2igan.rdg.condition import ConditionProjection, fit_projection
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.generator import Generator
+from s2igan.rdg.sampling import load_generator
+from s2igan.rdg.train import train_rdg
+
+
+def _clustered(n_classes=5, per=12, dim=E, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim))
+    classes = np.repeat(np.arange(n_classes), per)
+    return centres[classes] + 0.3 * rng.normal(size=(len(classes), dim)), classes
+
+
+def test_lda_projection_is_sklearns_transform_normalised_and_zero_padded():
+    x, c = _clustered()
+    mean, w = fit_projection("lda", x, c, dims=10)
+    assert w.shape == (E, 4)                                  # classes - 1 directions
+    proj = ConditionProjection(E, 10).double()
+    proj.set(mean, w)
+    out = proj(torch.from_numpy(x)).numpy()
+    ref = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(x, c).transform(x)
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    assert np.allclose(out[:, :4], ref, atol=1e-8) and np.all(out[:, 4:] == 0)
+    # fewer dims than directions keeps the leading ones
+    assert fit_projection("lda", x, c, dims=2)[1].shape == (E, 2)
+
+
+def test_whiten_projection_has_identity_covariance_on_its_training_vectors():
+    x, _ = _clustered(dim=6)
+    mean, w = fit_projection("whiten", x, None, dims=3)
+    h = (x - mean) @ w
+    assert w.shape == (6, 3)
+    assert np.allclose(h.T @ h / len(x), np.eye(3), atol=1e-8)
+    # the leading direction is the largest principal component
+    top = np.linalg.svd(x - x.mean(0), full_matrices=False)[2][0]
+    assert abs(np.dot(w[:, 0] / np.linalg.norm(w[:, 0]), top)) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_lda_refuses_data_without_classes_and_config_refuses_unknown_kinds():
+    x, _ = _clustered()
+    with pytest.raises(ValueError, match="whiten"):
+        fit_projection("lda", x, None, 8)
+    with pytest.raises(ValueError, match="whiten"):
+        fit_projection("lda", x, np.full(len(x), -1), 8)
+    with pytest.raises(ValueError, match="condition_projection"):
+        DGConfig(condition_projection="pca")
+    with pytest.raises(ValueError, match="does not fit"):
+        ConditionProjection(E, 2).set(np.zeros(E), np.zeros((E, 3)))
+
+
+def test_the_generator_applies_the_fitted_projection_and_keeps_it_in_its_checkpoint(tmp_path):
+    dg = replace(tiny_dg(), condition_projection="lda", condition_dims=3, d_match=1.0)
+    data = tiny_data()
+    torch.manual_seed(0)
+    train_rdg(data, dg, RSConfig(enabled=False), RDGConfig(epochs=1, batch_size=4, device="cpu"),
+              fine_grained=True, model_dir=tmp_path / "m", report_dir=tmp_path / "r", max_steps=1)
+    g = load_generator(tmp_path / "m" / "generator.pt")
+    _, w = fit_projection("lda", data.speech, data.class_ids[data.caption_image], 3)
+    assert torch.allclose(g.project.weight[:, :w.shape[1]].double(), torch.from_numpy(w), atol=1e-6)
+    assert g.ca.fc.in_features == 3 and g.condition_dim == 3
+    y = torch.from_numpy(data.speech[:4])
+    assert torch.allclose(g.project(y), F.normalize((y.double() @ torch.from_numpy(
+        np.pad(w, ((0, 0), (0, 3 - w.shape[1]))))).float(), dim=1), atol=1e-5)
+    # a generator whose projection is not loaded (all zero) ignores the speech entirely: the
+    # projection is what the condition passes through
+    blank = Generator(dg, E).eval()
+    blank.load_state_dict({k: v for k, v in g.state_dict().items()
+                           if not k.startswith("project.")}, strict=False)
+    z = torch.randn(4, dg.z_dim)
+    eps = torch.zeros(4, dg.ca_dim)
+    assert torch.allclose(blank(z, y, eps)[0][-1], blank(z, y.roll(1, 0), eps)[0][-1])
+    assert not torch.allclose(g(z, y, eps)[0][-1], g(z, y.roll(1, 0), eps)[0][-1])
+    # a checkpoint made without the switch still loads as before
+    plain = tiny_dg()
+    save_checkpoint(tmp_path / "plain.pt", {"generator": Generator(plain, E).state_dict(),
+                                            "config": to_dict(plain), "embed_dim": E})
+    assert isinstance(load_generator(tmp_path / "plain.pt").project, torch.nn.Identity)
+
+
+def test_projection_with_a_speech_encoder_trained_here_is_refused(tmp_path):
+    from s2igan.rdg.train import train_rdg as train
+    dg = replace(tiny_dg(), condition_projection="whiten")
+    with pytest.raises(ValueError, match="condition_projection"):
+        train(tiny_data(), dg, RSConfig(enabled=False),
+              RDGConfig(epochs=1, batch_size=4, device="cpu", speech_encoder="joint"),
+              fine_grained=True, model_dir=tmp_path / "m", report_dir=tmp_path / "r",
+              max_steps=1, speech=object())
