@@ -6,6 +6,8 @@
   (``image``) and the raw backbone features of the images (``features``).
 * ``seen/acc_<attr>``: the judge's verdict on images generated from captions of TRAINING classes
   (a seeded sample), beside ``gen/acc_<attr>`` on the unseen test classes.
+* ``seen/anypart_<part>``, ``gen/anypart_<part>``, ``heldout_voice/anypart_<part>``: how often
+  the colour the judge reads on a part is the spoken colour of any part (binding, not colour).
 * ``gen/diversity``: the mean absolute pixel difference of two images of the same caption under
   two noise seeds (:func:`s2igan.metrics.diagnostics.noise_diversity`).
 * ``heldout_voice/acc_<attr>``: the test captions re-spoken by voices held out of training (TTS
@@ -22,8 +24,10 @@ import pandas as pd
 import torch
 
 from s2igan.arrays import load_vectors
+from s2igan.data.captions import COLOUR_SLOTS
 from s2igan.evaluate.judge import Judges, attribute_table, predict
-from s2igan.metrics.diagnostics import attribute_accuracy, attribute_probe, noise_diversity
+from s2igan.metrics.diagnostics import (attribute_accuracy, attribute_probe, colour_anywhere,
+                                        noise_diversity)
 from s2igan.rdg.generator import Generator
 from s2igan.rdg.sampling import fixed_noise, generate
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks
@@ -56,11 +60,17 @@ def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[
 
 def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
                     prefix: str) -> dict[str, float]:
-    """``<prefix>/acc_<attr>``: the attribute judge on uint8 images against ``truth``."""
+    """``<prefix>/acc_<attr>``: the attribute judge on uint8 images against ``truth``; and
+    ``<prefix>/anypart_<part>`` (:func:`colour_anywhere`) for the colour parts the judge reads."""
     probs = predict(judges.attributes, images)
-    return {f"{prefix}/acc_{a}": attribute_accuracy(np.asarray(values)[probs[a].argmax(1)],
-                                                    truth[a].astype(str).to_numpy())
-            for a, values in judges.values.items()}
+    pred = {a: np.asarray(values)[probs[a].argmax(1)] for a, values in judges.values.items()}
+    out = {f"{prefix}/acc_{a}": attribute_accuracy(p, truth[a].astype(str).to_numpy())
+           for a, p in pred.items()}
+    parts = tuple(p for p in COLOUR_SLOTS if p in pred)
+    if len(parts) > 1:
+        out.update({f"{prefix}/anypart_{p}": v
+                    for p, v in colour_anywhere(pred, truth, parts).items()})
+    return out
 
 
 def seen_class_scores(g: Generator, judges: Judges, frame: pd.DataFrame, embeddings: Path,

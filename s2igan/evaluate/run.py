@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from s2igan.arrays import load_vectors
 from s2igan.config import at_least
 from s2igan.data import manifest as mf
+from s2igan.data.captions import COLOUR_SLOTS
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
 from s2igan.evaluate.fidelity import (diversity_score, heldout_voice_scores, probe_scores,
@@ -30,6 +31,7 @@ from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
 from s2igan.features.extract import load_features_backbone
+from s2igan.metrics.diagnostics import colour_anywhere
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
@@ -104,15 +106,17 @@ def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: tor
     """Per-attribute accuracy of generated images against their caption's image attributes
     (``gen/acc_<a>``: every caption, counted against the image's ground truth even when the
     caption left the attribute out; ``gen/acc_<a>_mentioned``: captions that mention it), and
-    the judge's accuracy on the real test images."""
+    the judge's accuracy on the real test images; ``gen/anypart_<part>``: the colour read on a
+    part is the spoken colour of any part (:func:`colour_anywhere`)."""
     out: dict[str, float] = {}
+    preds: dict[str, np.ndarray] = {}
     probs = predict(judges.attributes, gen)
     real_probs = predict(judges.attributes, real_test)
     gt = attribute_table(captions).astype(str)
     real_gt = attribute_table(real_table).astype(str)
     texts = captions["text"].fillna("").str.lower()
     for a, values in judges.values.items():
-        pred = np.asarray(values)[probs[a].argmax(1)]
+        pred = preds[a] = np.asarray(values)[probs[a].argmax(1)]
         ok = pred == gt[a].to_numpy()
         out[f"gen/acc_{a}"] = float(ok.mean())
         words = MENTION_WORDS.get(a, (a,))
@@ -121,6 +125,9 @@ def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: tor
             out[f"gen/acc_{a}_mentioned"] = float(ok[said].mean())
         real_pred = np.asarray(values)[real_probs[a].argmax(1)]
         out[f"real_test/acc_{a}"] = float((real_pred == real_gt[a].to_numpy()).mean())
+    parts = tuple(p for p in COLOUR_SLOTS if p in preds)
+    if len(parts) > 1:
+        out.update({f"gen/anypart_{p}": v for p, v in colour_anywhere(preds, gt, parts).items()})
     return out
 
 

@@ -6,6 +6,9 @@
   on the SEN speech embeddings, the SEN image embeddings and the raw backbone features, it shows
   at which step of the pipeline an attribute of an unseen combination stops being readable.
 * :func:`attribute_accuracy` -- the share of predicted attribute values equal to the truth.
+* :func:`colour_anywhere` -- the share of images whose predicted colour of a part is the spoken
+  colour of ANY part. Far above the accuracy, it says the generator draws the spoken colours but
+  on the wrong parts (a binding failure), not the wrong colours.
 * :func:`noise_diversity` -- how much the noise ``z`` changes the image: the mean absolute pixel
   difference (in [0, 1]) between two images generated from the same caption with different noise.
 """
@@ -46,6 +49,21 @@ def attribute_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     if predicted.shape != truth.shape or predicted.size == 0:
         raise ValueError(f"need equal non-empty shapes, got {predicted.shape} and {truth.shape}")
     return float((predicted == truth).mean())
+
+
+def colour_anywhere(predicted: dict[str, np.ndarray], truth: pd.DataFrame,
+                    parts: tuple[str, ...]) -> dict[str, float]:
+    """{part: share of rows whose predicted colour of ``part`` equals the true colour of any of
+    ``parts`` in that row}; ``predicted`` maps each part to (N,) colour names, ``truth`` has one
+    column per part. Chance is about 1 - (1 - 1/K)^len(parts) for K colours (0.27 for 3 of 10)."""
+    spoken = np.stack([truth[p].astype(str).to_numpy() for p in parts], axis=1)      # (N, P)
+    out = {}
+    for part in parts:
+        pred = np.asarray(predicted[part])
+        if pred.shape != (len(spoken),):
+            raise ValueError(f"{part}: need {len(spoken)} predictions, got shape {pred.shape}")
+        out[part] = float((pred[:, None] == spoken).any(axis=1).mean())
+    return out
 
 
 def noise_diversity(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from s2igan.metrics.diagnostics import attribute_accuracy, attribute_probe, noise_diversity
+from s2igan.metrics.diagnostics import (
+    attribute_accuracy,
+    attribute_probe,
+    colour_anywhere,
+    noise_diversity,
+)
 
 
 def _clusters(rng, n_per, centres, noise):
@@ -18,7 +23,7 @@ def test_probe_reads_an_attribute_that_is_a_direction_and_not_one_that_is_not():
     rng = np.random.default_rng(0)
     centres = [np.array([3.0, 0, 0]), np.array([-3.0, 0, 0])]
     train_x, test_x = _clusters(rng, 50, centres, 0.5), _clusters(rng, 40, centres, 0.5)
-    colour = lambda n: ["red"] * n + ["blue"] * n  # noqa: E731
+    colour = lambda n: ["red"] * n + ["blue"] * n
     train = pd.DataFrame({"colour": colour(50), "shape": rng.choice(["a", "b"], 100)})
     test = pd.DataFrame({"colour": colour(40), "shape": rng.choice(["a", "b"], 80)})
     acc = attribute_probe(train_x, train, test_x, test)
@@ -44,3 +49,17 @@ def test_diversity_is_the_mean_absolute_pixel_difference():
     b[0, :, :2] = 255                      # half of one of two images is white: 1/4 of all pixels
     assert noise_diversity(a, b) == pytest.approx(0.25)
     assert noise_diversity(a, a) == 0.0
+
+
+def test_colour_anywhere_counts_a_colour_on_the_wrong_part_but_not_an_unspoken_one():
+    truth = pd.DataFrame({"crown": ["red", "red", "blue"], "wing": ["blue", "blue", "green"],
+                          "belly": ["white", "white", "red"]})
+    predicted = {"crown": np.array(["red", "blue", "black"]),    # right, on wing's, unspoken
+                 "wing": np.array(["white", "pink", "red"]),     # belly's, unspoken, belly's
+                 "belly": np.array(["white", "white", "red"])}   # all right
+    got = colour_anywhere(predicted, truth, ("crown", "wing", "belly"))
+    assert got == {"crown": pytest.approx(2 / 3), "wing": pytest.approx(2 / 3), "belly": 1.0}
+    # accuracy of the same predictions is lower wherever a colour sits on another part
+    assert attribute_accuracy(predicted["wing"], truth["wing"].to_numpy()) == 0.0
+    with pytest.raises(ValueError, match="wing"):
+        colour_anywhere({**predicted, "wing": np.array(["red"])}, truth, ("crown", "wing", "belly"))
