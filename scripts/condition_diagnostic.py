@@ -1,0 +1,116 @@
+"""Which condition lets the RDG bind colours to parts: the RDG of params.yaml retrained on
+replaced speech embeddings and scored like the evaluate stage (README, "Binding, not colour").
+
+Runs after `dvc repro` on its outputs. ``--condition``:
+
+* ``sen``: the cached SEN embeddings as they are (the baseline);
+* ``oracle``: a diagnostic, not a system: the true attributes of each caption's image, one-hot,
+  through a fixed random projection to the SEN's size, L2-normalised;
+* ``classmean``: each caption's class-mean SEN embedding (no within-class variation), normalised.
+
+Each writes the replaced embeddings to ``<scratch>/<condition>/embeddings`` (image embeddings
+copied), trains there with ``--set section.key=value`` overrides (e.g.
+``--set rs.enabled=false --set dg.condition_projection=lda``), scores, and appends one JSON
+line to ``--out``.
+
+usage: python scripts/condition_diagnostic.py --condition oracle --set rs.enabled=false
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from s2igan.config import from_dict, load_params
+from s2igan.data import manifest as mf
+from s2igan.evaluate.judge import Judges, attribute_table
+from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
+from s2igan.rdg.run import train_from_paths
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fidelity_curve import score
+
+SRC = Path("data/embeddings")
+ATTRIBUTES = ("crown", "wing", "belly", "size")
+
+
+def oracle(frame: pd.DataFrame, ids: pd.DataFrame, dim: int) -> np.ndarray:
+    """(N, dim) one-hot attributes of each caption's image through a fixed random projection."""
+    attrs = attribute_table(frame.set_index("caption_id"))
+    vocab = {a: sorted(attrs[a].astype(str).unique()) for a in ATTRIBUTES}
+    rows = attrs.loc[ids["id"].to_numpy()]
+    onehot = np.concatenate([np.eye(len(vocab[a]))[[vocab[a].index(v) for v in rows[a].astype(str)]]
+                             for a in ATTRIBUTES], axis=1)
+    proj = np.random.default_rng(0).normal(size=(onehot.shape[1], dim))
+    return onehot @ proj
+
+
+def class_mean(ids: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
+    return pd.DataFrame(vectors).groupby(ids["class_id"].to_numpy()).transform("mean").to_numpy()
+
+
+def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        for name in (f"{split}_image.npy", f"{split}_image.ids.parquet",
+                     f"{split}_speech.ids.parquet"):
+            shutil.copy(SRC / name, out / name)
+        ids = pd.read_parquet(SRC / f"{split}_speech.ids.parquet")
+        v = np.load(SRC / f"{split}_speech.npy").astype(np.float64)
+        if condition == "oracle":
+            v = oracle(frame, ids, v.shape[1])
+        elif condition == "classmean":
+            v = class_mean(ids, v)
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        np.save(out / f"{split}_speech.npy", v.astype(np.float32))
+    return out
+
+
+def overrides(pairs: list[str]) -> dict:
+    out: dict = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        section, _, name = key.partition(".")
+        if section not in ("dg", "rs", "rdg") or not name or not _:
+            raise SystemExit(f"--set {pair!r}: expected dg|rs|rdg.<key>=<value>")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--condition", choices=("sen", "oracle", "classmean"), default="sen")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-condition"))
+    ap.add_argument("--out", type=Path, default=Path("reports/curves/condition_diagnostic.jsonl"))
+    args = ap.parse_args()
+    over = overrides(args.set)
+    params = load_params()
+    sec = {k: {**params.get(k, {}), **over.get(k, {})} for k in ("dg", "rs", "rdg")}
+    frame = mf.read(Path("data/prepared/manifest.parquet"))
+    run = args.scratch / args.condition
+    emb = replaced_embeddings(args.condition, frame, run / "embeddings")
+    t = time.time()
+    train_from_paths(Path("data/prepared"), emb, Path("data/features"), Path("models/sen"),
+                     run / "models", run / "reports", from_dict(DGConfig, sec["dg"], "dg"),
+                     from_dict(RSConfig, sec["rs"], "rs"), from_dict(RDGConfig, sec["rdg"], "rdg"),
+                     weights=None)
+    row = {"condition": args.condition, "set": over, "train_seconds": round(time.time() - t)}
+    row.update(score(run / "models", frame, emb, Judges.load("models/judge/judge.pt")))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as fh:
+        fh.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                             for k, v in row.items()}) + "\n")
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
