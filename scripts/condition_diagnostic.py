@@ -6,7 +6,11 @@ Runs after `dvc repro` on its outputs. ``--condition``:
 * ``sen``: the cached SEN embeddings as they are (the baseline);
 * ``oracle``: a diagnostic, not a system: the true attributes of each caption's image, one-hot,
   through a fixed random projection to the SEN's size, L2-normalised;
-* ``classmean``: each caption's class-mean SEN embedding (no within-class variation), normalised.
+* ``classmean``: each caption's class-mean SEN embedding (no within-class variation), normalised;
+* ``probe``: a diagnostic that uses the attribute labels: the scores of a linear probe (ridge,
+  one per attribute, fitted on the training captions' SEN embeddings) for every attribute value,
+  through the oracle's projection. It shows what the SEN's linearly readable information gives
+  the generator once it is presented part by part.
 
 Each writes the replaced embeddings to ``<scratch>/<condition>/embeddings`` (image embeddings
 copied), trains there with ``--set section.key=value`` overrides (e.g.
@@ -53,12 +57,38 @@ def oracle(frame: pd.DataFrame, ids: pd.DataFrame, dim: int) -> np.ndarray:
     return onehot @ proj
 
 
+def probe_scores(frame: pd.DataFrame, ids: dict[str, pd.DataFrame], vectors: dict[str, np.ndarray],
+                 dim: int) -> dict[str, np.ndarray]:
+    """{split: (N, dim)} ridge-probe scores of every attribute value, projected like :func:`oracle`."""
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import StandardScaler
+
+    attrs = attribute_table(frame.set_index("caption_id"))
+    scaler = StandardScaler().fit(vectors["train"])
+    x = {s: scaler.transform(v) for s, v in vectors.items()}
+    y = attrs.loc[ids["train"]["id"].to_numpy()]
+    scores = {s: [] for s in vectors}
+    for a in ATTRIBUTES:
+        clf = RidgeClassifierCV(alphas=(0.1, 1.0, 10.0, 100.0, 1e3, 1e4)).fit(
+            x["train"], y[a].astype(str).to_numpy())
+        for s in vectors:
+            d = clf.decision_function(x[s])
+            scores[s].append(np.c_[-d, d] if d.ndim == 1 else d)     # two values: one column
+    proj = np.random.default_rng(0).normal(size=(sum(m.shape[1] for m in scores["train"]), dim))
+    return {s: np.concatenate(m, axis=1) @ proj for s, m in scores.items()}
+
+
 def class_mean(ids: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
     return pd.DataFrame(vectors).groupby(ids["class_id"].to_numpy()).transform("mean").to_numpy()
 
 
 def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
+    probe = None
+    if condition == "probe":
+        ids = {s: pd.read_parquet(SRC / f"{s}_speech.ids.parquet") for s in ("train", "test")}
+        vecs = {s: np.load(SRC / f"{s}_speech.npy").astype(np.float64) for s in ("train", "test")}
+        probe = probe_scores(frame, ids, vecs, vecs["train"].shape[1])
     for split in ("train", "test"):
         for name in (f"{split}_image.npy", f"{split}_image.ids.parquet",
                      f"{split}_speech.ids.parquet"):
@@ -69,6 +99,8 @@ def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path) -> Path:
             v = oracle(frame, ids, v.shape[1])
         elif condition == "classmean":
             v = class_mean(ids, v)
+        elif condition == "probe":
+            v = probe[split]
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
         np.save(out / f"{split}_speech.npy", v.astype(np.float32))
     return out
@@ -87,7 +119,7 @@ def overrides(pairs: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--condition", choices=("sen", "oracle", "classmean"), default="sen")
+    ap.add_argument("--condition", choices=("sen", "oracle", "classmean", "probe"), default="sen")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-condition"))
     ap.add_argument("--out", type=Path, default=Path("reports/curves/condition_diagnostic.jsonl"))
