@@ -284,3 +284,28 @@ def test_bad_audio_files_are_refused_naming_the_file(bundle_dir, tmp_path, wav):
         model.generate(wav, sample_rate=16000)
     with pytest.raises(BadInputError, match="n must be an int >= 1"):
         model.generate(wav, n=0)
+
+
+def test_a_generator_with_a_fitted_condition_projection_bundles_and_generates_the_same(
+        tmp_path, sen_checkpoint, wav):
+    """dg.condition_projection (the embedded default): its fitted buffers travel in the
+    safetensors file, and the bundle generates what the checkpoint generates."""
+    from dataclasses import replace
+
+    from s2igan.rdg.condition import fit_projection
+
+    torch.manual_seed(0)
+    dg = replace(tiny_dg(), condition_projection="lda", condition_dims=4)
+    g = Generator(dg, E).eval()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, E)) + np.repeat(rng.normal(size=(5, E)), 8, axis=0)
+    g.project.set(*fit_projection("lda", x, np.repeat(np.arange(5), 8), dg.condition_dims))
+    gen = tmp_path / "generator.pt"
+    save_checkpoint(gen, {"generator": g.state_dict(), "config": to_dict(dg), "embed_dim": E})
+    out = tmp_path / "bundle"
+    write_bundle(out, sen_checkpoint, gen, FBANK, TTS, BACKBONE)
+    bundle = load_bundle(out)
+    assert torch.equal(bundle.generator.project.weight, g.project.weight)
+    assert bundle.generator.project.weight.abs().sum() > 0
+    got = np.stack([np.asarray(im) for im in bundle.generate(wav, n=2, seed=5)])
+    np.testing.assert_array_equal(got, reference_images(sen_checkpoint, gen, wav, 2, 5))
