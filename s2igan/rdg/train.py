@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -192,9 +192,12 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
     if dg.condition_projection != "none" and rdg.speech_encoder != "frozen":
-        raise ValueError(f"dg.condition_projection: {dg.condition_projection} is fitted on the "
-                         f"pretrained SEN's embeddings; rdg.speech_encoder: {rdg.speech_encoder} "
-                         "trains them here (use dg.condition_projection=none)")
+        # fitted on the pretrained SEN's cached embeddings, which a speech encoder trained here
+        # does not have (joint: random init) or keeps changing (end_to_end): the identity
+        tqdm.write(f"rdg: dg.condition_projection: {dg.condition_projection} needs the pretrained "
+                   f"SEN's cached embeddings; rdg.speech_encoder: {rdg.speech_encoder} trains the "
+                   "encoder here, so this run uses none")
+        dg = replace(dg, condition_projection="none")
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
                          f"{'needs' if speech is None else 'takes no'} a speech encoder to train")

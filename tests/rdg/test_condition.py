@@ -93,13 +93,3 @@ def test_the_generator_applies_the_fitted_projection_and_keeps_it_in_its_checkpo
     save_checkpoint(tmp_path / "plain.pt", {"generator": Generator(plain, E).state_dict(),
                                             "config": to_dict(plain), "embed_dim": E})
     assert isinstance(load_generator(tmp_path / "plain.pt").project, torch.nn.Identity)
-
-
-def test_projection_with_a_speech_encoder_trained_here_is_refused(tmp_path):
-    from s2igan.rdg.train import train_rdg as train
-    dg = replace(tiny_dg(), condition_projection="whiten")
-    with pytest.raises(ValueError, match="condition_projection"):
-        train(tiny_data(), dg, RSConfig(enabled=False),
-              RDGConfig(epochs=1, batch_size=4, device="cpu", speech_encoder="joint"),
-              fine_grained=True, model_dir=tmp_path / "m", report_dir=tmp_path / "r",
-              max_steps=1, speech=object())

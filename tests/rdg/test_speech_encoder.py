@@ -313,3 +313,18 @@ def test_speech_sources_pick_the_encoder_the_generator_was_trained_with(tmp_path
     (rdg_dir / SPEECH_ENCODER_FILE).write_bytes(b"")
     assert speech_sources(rdg_dir, emb, sen) == (rdg_dir / "embeddings",
                                                  rdg_dir / SPEECH_ENCODER_FILE, "rdg")
+
+
+def test_the_condition_projection_gives_way_to_a_speech_encoder_trained_here(
+        pretrained_sen, tmp_path, capsys):
+    """dg.condition_projection (the embedded default lda) is fitted on the pretrained SEN's cached
+    embeddings; joint / end_to_end have none, so the run uses none, says so and saves it so."""
+    from s2igan.rdg.sampling import load_generator
+    rdg = RDGConfig(epochs=1, batch_size=4, device="cpu", speech_encoder="joint")
+    train_rdg(_fbank_data(), replace(tiny_dg(), condition_projection="lda"),
+              RSConfig(enabled=False), rdg, fine_grained=True, model_dir=tmp_path / "m",
+              report_dir=tmp_path / "r", samples=_samples(None), max_steps=1,
+              speech=_side("joint", pretrained_sen))
+    assert "this run uses none" in capsys.readouterr().out
+    g = load_generator(tmp_path / "m" / "generator.pt")
+    assert g.cfg.condition_projection == "none" and isinstance(g.project, nn.Identity)
