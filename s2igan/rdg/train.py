@@ -191,12 +191,17 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         raise ValueError("rs.enabled needs an image embedder (backbone + SEN image encoder)")
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
-    if dg.condition_projection != "none" and rdg.speech_encoder != "frozen":
-        # fitted on the pretrained SEN's cached embeddings, which a speech encoder trained here
-        # does not have (joint: random init) or keeps changing (end_to_end): the identity
-        tqdm.write(f"rdg: dg.condition_projection: {dg.condition_projection} needs the pretrained "
-                   f"SEN's cached embeddings; rdg.speech_encoder: {rdg.speech_encoder} trains the "
-                   "encoder here, so this run uses none")
+    # the projection is fitted on the pretrained SEN's cached embeddings (and LDA on their
+    # classes); where there is nothing to fit it on, the run uses the identity and says so:
+    # a speech encoder trained here (joint: random init; end_to_end: it keeps changing), or
+    # LDA on scene data (no classes)
+    why = (f"rdg.speech_encoder: {rdg.speech_encoder} trains the encoder here"
+           if rdg.speech_encoder != "frozen" else
+           "the data has no classes" if dg.condition_projection == "lda" and not fine_grained
+           else "")
+    if dg.condition_projection != "none" and why:
+        tqdm.write(f"rdg: dg.condition_projection: {dg.condition_projection} cannot be fitted "
+                   f"({why}), so this run uses none")
         dg = replace(dg, condition_projection="none")
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "

@@ -93,3 +93,18 @@ def test_the_generator_applies_the_fitted_projection_and_keeps_it_in_its_checkpo
     save_checkpoint(tmp_path / "plain.pt", {"generator": Generator(plain, E).state_dict(),
                                             "config": to_dict(plain), "embed_dim": E})
     assert isinstance(load_generator(tmp_path / "plain.pt").project, torch.nn.Identity)
+
+
+def test_lda_on_scene_data_runs_without_the_projection_and_says_so(tmp_path, capsys):
+    """No classes (Flickr8k, Places, a manifest without a class column): nothing to fit LDA on."""
+    dg = replace(tiny_dg(), condition_projection="lda")
+    train_rdg(tiny_data(), dg, RSConfig(enabled=False),
+              RDGConfig(epochs=1, batch_size=4, device="cpu"), fine_grained=False,
+              model_dir=tmp_path / "m", report_dir=tmp_path / "r", max_steps=1)
+    assert "the data has no classes" in capsys.readouterr().out
+    assert isinstance(load_generator(tmp_path / "m" / "generator.pt").project, torch.nn.Identity)
+    # whiten needs no classes: it is fitted
+    train_rdg(tiny_data(), replace(dg, condition_projection="whiten"), RSConfig(enabled=False),
+              RDGConfig(epochs=1, batch_size=4, device="cpu"), fine_grained=False,
+              model_dir=tmp_path / "w", report_dir=tmp_path / "rw", max_steps=1)
+    assert load_generator(tmp_path / "w" / "generator.pt").project.weight.abs().sum() > 0
