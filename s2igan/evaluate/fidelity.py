@@ -66,11 +66,18 @@ def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
     pred = {a: np.asarray(values)[probs[a].argmax(1)] for a, values in judges.values.items()}
     out = {f"{prefix}/acc_{a}": attribute_accuracy(p, truth[a].astype(str).to_numpy())
            for a, p in pred.items()}
-    parts = tuple(p for p in COLOUR_SLOTS if p in pred)
-    if len(parts) > 1:
-        out.update({f"{prefix}/anypart_{p}": v
-                    for p, v in colour_anywhere(pred, truth, parts).items()})
+    out.update(anypart_scores(pred, truth, prefix))
     return out
+
+
+def anypart_scores(pred: dict[str, np.ndarray], truth: pd.DataFrame, prefix: str
+                   ) -> dict[str, float]:
+    """``<prefix>/anypart_<part>`` (:func:`colour_anywhere`) over the colour parts in ``pred``
+    (judged colour names per part); none with fewer than two such parts."""
+    parts = tuple(p for p in COLOUR_SLOTS if p in pred)
+    if len(parts) < 2:
+        return {}
+    return {f"{prefix}/anypart_{p}": v for p, v in colour_anywhere(pred, truth, parts).items()}
 
 
 def seen_class_scores(g: Generator, judges: Judges, frame: pd.DataFrame, embeddings: Path,

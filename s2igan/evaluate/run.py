@@ -22,16 +22,14 @@ import torch.nn.functional as F
 from s2igan.arrays import load_vectors
 from s2igan.config import at_least
 from s2igan.data import manifest as mf
-from s2igan.data.captions import COLOUR_SLOTS
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
-from s2igan.evaluate.fidelity import (diversity_score, heldout_voice_scores, probe_scores,
-                                      seen_class_scores)
+from s2igan.evaluate.fidelity import (anypart_scores, diversity_score, heldout_voice_scores,
+                                      probe_scores, seen_class_scores)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
 from s2igan.features.extract import load_features_backbone
-from s2igan.metrics.diagnostics import colour_anywhere
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
@@ -125,9 +123,7 @@ def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: tor
             out[f"gen/acc_{a}_mentioned"] = float(ok[said].mean())
         real_pred = np.asarray(values)[real_probs[a].argmax(1)]
         out[f"real_test/acc_{a}"] = float((real_pred == real_gt[a].to_numpy()).mean())
-    parts = tuple(p for p in COLOUR_SLOTS if p in preds)
-    if len(parts) > 1:
-        out.update({f"gen/anypart_{p}": v for p, v in colour_anywhere(preds, gt, parts).items()})
+    out.update(anypart_scores(preds, gt, "gen"))
     return out
 
 
