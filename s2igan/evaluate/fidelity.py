@@ -4,6 +4,10 @@
   trained on the training classes and scored on the unseen test classes, on three kinds of
   vectors: the SEN speech embeddings of the captions (``speech``), the SEN image embeddings
   (``image``) and the raw backbone features of the images (``features``).
+* ``binding/<vectors>_<p>_<q>``: on the same training vectors and on the generator's projected
+  condition (``condition``), the mean cosine between "colour on part p" and "colour on part q"
+  (:func:`s2igan.metrics.diagnostics.part_entanglement`): near 1, the vectors say which colours
+  were spoken but not where.
 * ``seen/acc_<attr>``: the judge's verdict on images generated from captions of TRAINING classes
   (a seeded sample), beside ``gen/acc_<attr>`` on the unseen test classes.
 * ``seen/anypart_<part>``, ``gen/anypart_<part>``, ``heldout_voice/anypart_<part>``: how often
@@ -16,6 +20,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,8 +31,13 @@ import torch
 from s2igan.arrays import load_vectors
 from s2igan.data.captions import COLOUR_SLOTS
 from s2igan.evaluate.judge import Judges, attribute_table, predict
-from s2igan.metrics.diagnostics import (attribute_accuracy, attribute_probe, colour_anywhere,
-                                        noise_diversity)
+from s2igan.metrics.diagnostics import (
+    attribute_accuracy,
+    attribute_probe,
+    colour_anywhere,
+    noise_diversity,
+    part_entanglement,
+)
 from s2igan.rdg.generator import Generator
 from s2igan.rdg.sampling import fixed_noise, generate
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks
@@ -39,8 +49,13 @@ def attributes_of(frame: pd.DataFrame, ids, key: str) -> pd.DataFrame:
     return attribute_table(table).reset_index(drop=True)
 
 
-def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[str, float]:
+def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path,
+                 project: Callable[[torch.Tensor], torch.Tensor] | None = None
+                 ) -> dict[str, float]:
     """``probe/<speech|image|features>_<attr>``: train-class probe, unseen-class accuracy.
+    ``binding/<speech|image|features|condition>_<p>_<q>``: :func:`part_entanglement` of the
+    training vectors between two colour parts (``condition``: the speech embeddings through
+    ``project``, the generator's fitted projection, i.e. what F^ca reads).
     No ``probe/image_*`` without SEN image embeddings (``sen.kind: classifier`` has none)."""
     sources = {"speech": (embeddings, "{split}_speech", "caption_id"),
                "image": (embeddings, "{split}_image", "image_id"),
@@ -55,7 +70,19 @@ def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path) -> dict[
             parts[split] = (np.asarray(vecs, np.float64), attributes_of(frame, index["id"], key))
         acc = attribute_probe(*parts["train"], *parts["test"])
         out.update({f"probe/{name}_{a}": v for a, v in acc.items()})
+        out.update(_binding(name, *parts["train"]))
+        if name == "speech" and project is not None:
+            with torch.no_grad():
+                y = project(torch.from_numpy(parts["train"][0]).float()).double().numpy()
+            out.update(_binding("condition", y, parts["train"][1]))
     return out
+
+
+def _binding(name: str, x: np.ndarray, attrs: pd.DataFrame) -> dict[str, float]:
+    parts = tuple(p for p in COLOUR_SLOTS if p in attrs.columns)
+    if len(parts) < 2:
+        return {}
+    return {f"binding/{name}_{k}": v for k, v in part_entanglement(x, attrs, parts).items()}
 
 
 def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,

@@ -222,7 +222,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
         if cfg.probes:
-            m.update(probe_scores(frame, embeddings, features))
+            m.update(probe_scores(frame, embeddings, features, g.project))
         if cfg.seen_captions:
             m.update(seen_class_scores(g, judges, frame, embeddings, cfg.seen_captions, cfg.seed,
                                        cfg.batch_size))

@@ -9,6 +9,11 @@
 * :func:`colour_anywhere` -- the share of images whose predicted colour of a part is the spoken
   colour of ANY part. Far above the accuracy, it says the generator draws the spoken colours but
   on the wrong parts (a binding failure), not the wrong colours.
+* :func:`part_entanglement` -- how far a vector space tells the parts apart: fit each vector as
+  a sum of one term per attribute value (least squares on one-hot attributes), then take the
+  cosine between the terms of the same colour on two parts ("red crown" against "red wing").
+  Near 1, the space says which colours were spoken, not on which part: a generator conditioned
+  on it cannot bind them (README, "Binding, not colour").
 * :func:`noise_diversity` -- how much the noise ``z`` changes the image: the mean absolute pixel
   difference (in [0, 1]) between two images generated from the same caption with different noise.
 """
@@ -63,6 +68,42 @@ def colour_anywhere(predicted: dict[str, np.ndarray], truth: pd.DataFrame,
         if pred.shape != (len(spoken),):
             raise ValueError(f"{part}: need {len(spoken)} predictions, got shape {pred.shape}")
         out[part] = float((pred[:, None] == spoken).any(axis=1).mean())
+    return out
+
+
+def part_entanglement(x: np.ndarray, attrs: pd.DataFrame, parts: tuple[str, ...]
+                      ) -> dict[str, float]:
+    """{"<p>_<q>": mean cosine over the colours that both parts take, between the additive
+    terms of "colour on p" and "colour on q"} for every pair of ``parts``.
+
+    The terms are the least-squares coefficients of the centred ``x`` (N, D) on the one-hot
+    codes of every column of ``attrs`` (with an intercept); each attribute's coefficients are
+    centred over its values (the one-hot codes of an attribute sum to one, so only differences
+    between its values are identified)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    codes, names = [], []
+    for col in attrs.columns:
+        values = attrs[col].astype(str).to_numpy()
+        vocab = np.unique(values)
+        codes.append((values[:, None] == vocab[None, :]).astype(np.float64))
+        names.append((col, vocab))
+    design = np.concatenate(codes + [np.ones((len(x), 1))], axis=1)
+    coef = np.linalg.lstsq(design, x, rcond=None)[0]
+    terms, i = {}, 0
+    for (col, vocab), code in zip(names, codes):
+        block = coef[i:i + code.shape[1]]
+        block = block - block.mean(axis=0)
+        terms[col] = dict(zip(vocab, block))
+        i += code.shape[1]
+    out = {}
+    for a, p in enumerate(parts):
+        for q in parts[a + 1:]:
+            shared = sorted(set(terms[p]) & set(terms[q]))
+            cos = [terms[p][c] @ terms[q][c] / (np.linalg.norm(terms[p][c]) * np.linalg.norm(terms[q][c]))
+                   for c in shared]
+            if cos:
+                out[f"{p}_{q}"] = float(np.mean(cos))
     return out
 
 

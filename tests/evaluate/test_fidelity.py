@@ -18,7 +18,8 @@ COLOURS = ["red", "blue"]
 def _frame(n_classes: int = 6, per_class: int = 4) -> pd.DataFrame:
     rows = []
     for c in range(n_classes):
-        attrs = {"crown": COLOURS[c % 2], "size": ["small", "large"][(c // 2) % 2]}
+        attrs = {"crown": COLOURS[c % 2], "wing": COLOURS[(c // 3) % 2],
+                 "size": ["small", "large"][(c // 2) % 2]}
         for i in range(per_class):
             rows.append({"caption_id": f"c{c}_i{i}#0", "image_id": f"c{c}_i{i}", "class_id": c,
                          "split": "train" if c < 4 else "test",
@@ -39,15 +40,24 @@ def test_probes_read_an_attribute_the_vectors_encode(tmp_path):
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         part = frame[frame["split"] == split]
-        sign = np.where(part["attributes"].str.contains('"red"'), 3.0, -3.0)
-        vecs = np.c_[sign, rng.normal(size=(len(part), 3))].astype(np.float32)
+        attrs = part["attributes"].map(json.loads)
+        crown = np.where(attrs.str["crown"] == "red", 3.0, -3.0)
+        wing = np.where(attrs.str["wing"] == "red", 3.0, -3.0)
+        vecs = np.c_[crown, wing, 0.1 * rng.normal(size=(len(part), 2))].astype(np.float32)
         for folder, name, key in (("emb", f"{split}_speech", "caption_id"),
                                   ("emb", f"{split}_image", "image_id"),
                                   ("feat", split, "image_id")):
             save_vectors(tmp_path / folder, name, pd.DataFrame({"id": part[key]}), vecs)
-    scores = probe_scores(frame, tmp_path / "emb", tmp_path / "feat")
+    # the generator's projection folds the wing axis onto the crown axis: "red wing" and "red
+    # crown" become one direction in the condition, while the vectors keep them orthogonal
+    fold = torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    scores = probe_scores(frame, tmp_path / "emb", tmp_path / "feat", lambda y: y @ fold)
     for kind in ("speech", "image", "features"):
         assert scores[f"probe/{kind}_crown"] == 1.0
+        assert abs(scores[f"binding/{kind}_crown_wing"]) < 0.1
+    assert scores["binding/condition_crown_wing"] > 0.99
+    assert "binding/condition_crown_wing" not in probe_scores(frame, tmp_path / "emb",
+                                                              tmp_path / "feat")
 
 
 def test_a_held_out_voice_speaks_each_text_once_and_repeats_map_to_the_same_embedding():

@@ -9,6 +9,7 @@ from s2igan.metrics.diagnostics import (
     attribute_probe,
     colour_anywhere,
     noise_diversity,
+    part_entanglement,
 )
 
 
@@ -63,3 +64,26 @@ def test_colour_anywhere_counts_a_colour_on_the_wrong_part_but_not_an_unspoken_o
     assert attribute_accuracy(predicted["wing"], truth["wing"].to_numpy()) == 0.0
     with pytest.raises(ValueError, match="wing"):
         colour_anywhere({**predicted, "wing": np.array(["red"])}, truth, ("crown", "wing", "belly"))
+
+
+def test_part_entanglement_recovers_the_cosine_of_designed_additive_terms():
+    # every combination of 2 crown x 2 wing colours x 2 sizes, x = sum of one vector per value
+    # (exactly additive): the fitted terms are the designed ones, centred per attribute
+    crown = {"red": np.array([1.0, 0, 0, 0]), "blue": np.array([0, 1.0, 0, 0])}
+    wing = {"red": np.array([1.0, 0, 1, 0]), "blue": np.array([0, 1.0, 0, -1])}
+    size = {"small": np.array([0, 0, 0, 2.0]), "large": np.zeros(4)}
+    rows = [(c, w, s) for c in crown for w in wing for s in size] * 3
+    x = np.array([crown[c] + wing[w] + size[s] for c, w, s in rows])
+    attrs = pd.DataFrame(rows, columns=["crown", "wing", "size"])
+    out = part_entanglement(x, attrs, ("crown", "wing"))
+
+    def centred(d, k):
+        return d[k] - np.mean(list(d.values()), axis=0)
+
+    cos = [centred(crown, k) @ centred(wing, k)
+           / np.linalg.norm(centred(crown, k)) / np.linalg.norm(centred(wing, k)) for k in crown]
+    assert out["crown_wing"] == pytest.approx(np.mean(cos), abs=1e-9)
+    assert 0.3 < out["crown_wing"] < 0.9                  # neither the same term nor orthogonal
+    # the same colour words on both parts, the same vector: fully entangled
+    same = np.array([crown[c] + crown[w] for c, w, _ in rows])
+    assert part_entanglement(same, attrs, ("crown", "wing"))["crown_wing"] == pytest.approx(1.0)
