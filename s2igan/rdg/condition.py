@@ -1,7 +1,7 @@
 """A fitted linear projection of the speech embedding y before F^ca, Eq. (11) (our choice: the
 paper feeds the SEN embedding to the conditioning augmentation as it is).
 
-Why (measured, README "Where the attributes are lost"): the SEN embeddings carry the part
+Why (measured, README "Binding, not colour"): the SEN embeddings carry the part
 colours of unseen classes (a linear probe reads them), yet a generator conditioned on them puts
 the spoken colours on the wrong parts (``gen/anypart_*`` far above ``gen/acc_*``). The same
 generator conditioned on a clean, factorised code of the attributes binds them within 600
@@ -18,6 +18,14 @@ Kinds (``dg.condition_projection``):
   whitened against what varies within a class (voices, phrasings, omitted words). Needs
   class labels (fine-grained data).
 * ``whiten``: PCA whitening of the top principal components, no labels (scene data).
+* ``cca``: canonical correlation analysis of the training captions' embeddings with the
+  cached backbone features of their images (Hotelling 1936): the directions of y that best
+  predict what the image shows, each weighted by its canonical correlation, so that directions
+  the image does not confirm (voice, phrasing, omitted words) shrink. No class labels: it fits
+  on speech-image pairs alone, i.e. on any dataset. Both sides are first reduced to their top
+  ``CCA_PCA_DIMS`` principal components and whitened (the regulariser of a CCA with more
+  dimensions than the data supports); the canonical directions are the singular vectors of the
+  whitened cross-covariance.
 
 The output is L2-normalised like a SEN embedding and padded with zero columns up to
 ``dg.condition_dims`` (LDA has at most classes - 1 directions), so the generator's shapes depend
@@ -32,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PROJECTIONS = ("none", "lda", "whiten")
+PROJECTIONS = ("none", "lda", "whiten", "cca")
+CCA_PCA_DIMS = 128   # principal components kept on each side before the CCA (our choice)
 
 
 class ConditionProjection(nn.Module):
@@ -58,10 +67,32 @@ class ConditionProjection(nn.Module):
         return F.normalize((y - self.mean) @ self.weight, dim=1)
 
 
-def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (E,), weight (E, k)), k <= dims, fitted on training embeddings ``x`` (N, E) and
-    their class ids (N,) (``lda`` only; ids < 0 mean "no class")."""
+def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, W (D, k)) with ``(x - mean) @ W`` of identity covariance: the top k <= dims
+    principal components of ``x``, each divided by its standard deviation."""
+    mean = x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    k = min(dims, int((s > s[0] * 1e-6).sum()))
+    return mean, vt[:k].T / (s[:k] / np.sqrt(len(x)))[None, :]
+
+
+def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIMS
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean of x, directions A (E, k), correlations rho (k,)), descending: ``(x - mean) @ A``
+    has identity covariance and its column j correlates with the j-th canonical variate of the
+    paired rows of ``f`` by rho_j (both sides reduced to ``dims`` whitened components first)."""
+    mean, wx = _whitening(x, dims)
+    fmean, wf = _whitening(f, dims)
+    u, rho, _ = np.linalg.svd(((x - mean) @ wx).T @ ((f - fmean) @ wf) / len(x))
+    k = len(rho)
+    return mean, wx @ u[:, :k], rho
+
+
+def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: int,
+                   features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (E,), weight (E, k)), k <= dims, fitted on training embeddings ``x`` (N, E), their
+    class ids (N,) (``lda`` only; ids < 0 mean "no class") and the backbone features of each
+    row's image (N, D) (``cca`` only)."""
     x = np.asarray(x, dtype=np.float64)
     if kind == "lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -73,8 +104,12 @@ def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: i
         k = min(dims, len(lda.classes_) - 1, x.shape[1])
         return np.zeros(x.shape[1]), lda.scalings_[:, :k]
     if kind == "whiten":
-        mean = x.mean(axis=0)
-        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-        k = min(dims, int((s > s[0] * 1e-6).sum()))
-        return mean, vt[:k].T / (s[:k] / np.sqrt(len(x)))[None, :]
+        return _whitening(x, dims)
+    if kind == "cca":
+        if features is None or len(features) != len(x):
+            raise ValueError("dg.condition_projection: cca needs the backbone features of every "
+                             "training caption's image")
+        mean, a, rho = canonical_correlations(x, np.asarray(features, dtype=np.float64))
+        k = min(dims, len(rho))
+        return mean, a[:, :k] * rho[None, :k]
     raise ValueError(f"dg.condition_projection must be one of {PROJECTIONS}, got {kind!r}")

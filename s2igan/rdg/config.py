@@ -32,7 +32,7 @@ class DGConfig:
     d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
     match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
     cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y) (False = paper)
-    condition_projection: str = "none"  # fitted projection of y before F^ca: none (paper) | lda | whiten
+    condition_projection: str = "none"  # fitted projection of y before F^ca: none (paper) | lda | whiten | cca
     condition_dims: int = 256          # its output size (zero-padded; rdg/condition.py)
 
     def __post_init__(self) -> None:
@@ -46,9 +46,7 @@ class DGConfig:
         if self.d_condition not in ("concat", "projection"):
             raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
                              f"{self.d_condition!r}")
-        if self.condition_projection not in PROJECTIONS:
-            raise ValueError(f"dg.condition_projection must be one of {PROJECTIONS}, got "
-                             f"{self.condition_projection!r}")
+        one_of("dg.condition_projection", self.condition_projection, PROJECTIONS)
         at_least("dg.condition_dims", self.condition_dims, 1)
         if self.d_match < 0:
             raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")

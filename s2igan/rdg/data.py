@@ -32,7 +32,7 @@ class TrainData:
     caption_image: np.ndarray           # (M,) index of each caption's image
     image_emb: np.ndarray | None = None  # (N, E) real image embeddings (relation supervisor)
     fbank: Ragged | None = None         # M captions' (T_k, n_mels) filterbanks (trained encoder)
-    features: np.ndarray | None = None  # (N, D) cached backbone features (end_to_end: L_SEN)
+    features: np.ndarray | None = None  # (N, D) cached backbone features (end_to_end: L_SEN; cca)
 
     @property
     def embed_dim(self) -> int:
@@ -73,9 +73,22 @@ class TrainData:
         return ri, mi
 
 
+def image_features_in_order(features_dir: str | Path, split: str, image_ids) -> np.ndarray:
+    """(N, D) float32 cached backbone features of ``image_ids``, in that order."""
+    index, feats = load_vectors(features_dir, split)
+    row = {str(iid): i for i, iid in enumerate(index["id"])}
+    lost = [iid for iid in image_ids if str(iid) not in row]
+    if lost:
+        raise BadInputError(Path(features_dir) / f"{split}.ids.parquet",
+                            f"no features for image {lost[0]!r} (re-run the features stage)")
+    return np.ascontiguousarray(np.asarray(feats, np.float32)[[row[str(i)] for i in image_ids]])
+
+
 def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str,
-                     sizes: tuple[int, ...]) -> TrainData:
-    """Images of ``split`` (manifest order by image_id) with the ``<split>_speech`` embeddings."""
+                     sizes: tuple[int, ...], features_dir: str | Path | None = None) -> TrainData:
+    """Images of ``split`` (manifest order by image_id) with the ``<split>_speech`` embeddings
+    (and, given ``features_dir``, their cached backbone features: ``dg.condition_projection:
+    cca`` fits on them)."""
     table = mf.images(frame[frame["split"] == split])
     if table.empty:
         raise BadInputError(None, f"the manifest has no {split!r} images")
@@ -87,8 +100,11 @@ def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str
                             f"caption of unknown image {missing[0]!r} (stale embeddings?)")
     caption_image = index["image_id"].map(pos).to_numpy()
     images = load_images(table, tuple(sizes), desc=f"load {split} images")
+    features = (None if features_dir is None else
+                image_features_in_order(features_dir, split, table["image_id"]))
     return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(),
-                     np.ascontiguousarray(speech, dtype=np.float32), caption_image)
+                     np.ascontiguousarray(speech, dtype=np.float32), caption_image,
+                     features=features)
 
 
 def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,
@@ -107,17 +123,10 @@ def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,
     if missing:
         raise BadInputError(Path(fbank_dir) / f"{split}.ids.parquet",
                             f"caption of unknown image {missing[0]!r} (stale filterbanks?)")
-    index, feats = load_vectors(features_dir, split)
-    row = {str(iid): i for i, iid in enumerate(index["id"])}
-    lost = [iid for iid in table["image_id"] if str(iid) not in row]
-    if lost:
-        raise BadInputError(Path(features_dir) / f"{split}.ids.parquet",
-                            f"no features for image {lost[0]!r} (re-run the features stage)")
-    features = np.asarray(feats, np.float32)[[row[str(iid)] for iid in table["image_id"]]]
+    features = image_features_in_order(features_dir, split, table["image_id"])
     images = load_images(table, tuple(sizes), desc=f"load {split} images")
     return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(), None,
-                     image_id.map(pos).to_numpy(), fbank=fbank,
-                     features=np.ascontiguousarray(features))
+                     image_id.map(pos).to_numpy(), fbank=fbank, features=features)
 
 
 def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str) -> np.ndarray:

@@ -109,7 +109,8 @@ def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: 
             stale.unlink()
     speech = None
     if rdg.speech_encoder == "frozen":
-        data = build_train_data(frame, embeddings, "train", tuple(dg.image_sizes))
+        data = build_train_data(frame, embeddings, "train", tuple(dg.image_sizes),
+                                features if dg.condition_projection == "cca" else None)
     else:
         if fbank is None:
             raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} needs the filterbanks")

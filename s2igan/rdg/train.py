@@ -191,8 +191,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         raise ValueError("rs.enabled needs an image embedder (backbone + SEN image encoder)")
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
-    # the projection is fitted on the pretrained SEN's cached embeddings (and LDA on their
-    # classes); where there is nothing to fit it on, the run uses the identity and says so:
+    # the projection is fitted on the pretrained SEN's cached embeddings (LDA with their
+    # classes, CCA with their images' features in data.features); where there is nothing to fit it on, the run uses the identity and says so:
     # a speech encoder trained here (joint: random init; end_to_end: it keeps changing), or
     # LDA on scene data (no classes)
     why = (f"rdg.speech_encoder: {rdg.speech_encoder} trains the encoder here"
@@ -214,9 +214,10 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     nets = build_nets(dg, rs, rdg, embed_dim, fine_grained, device,
                       embedder if use_rs else None, speech)
     if dg.condition_projection != "none":
-        fitted = fit_projection(dg.condition_projection, data.speech,
-                                data.class_ids[data.caption_image] if fine_grained else None,
-                                dg.condition_dims)
+        fitted = fit_projection(
+            dg.condition_projection, data.speech,
+            data.class_ids[data.caption_image] if fine_grained else None, dg.condition_dims,
+            data.features[data.caption_image] if data.features is not None else None)
         for g in (nets.generator, nets.ema):
             g.project.set(*fitted)
     configs = _configs(dg, rs, rdg)

@@ -15,7 +15,11 @@ from test_rdg import tiny_data
 
 from s2igan.checkpoint import save_checkpoint
 from s2igan.config import to_dict
-from s2igan.rdg.condition import ConditionProjection, fit_projection
+from s2igan.rdg.condition import (
+    ConditionProjection,
+    canonical_correlations,
+    fit_projection,
+)
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.generator import Generator
 from s2igan.rdg.sampling import load_generator
@@ -108,3 +112,51 @@ def test_lda_on_scene_data_runs_without_the_projection_and_says_so(tmp_path, cap
               RDGConfig(epochs=1, batch_size=4, device="cpu"), fine_grained=False,
               model_dir=tmp_path / "w", report_dir=tmp_path / "rw", max_steps=1)
     assert load_generator(tmp_path / "w" / "generator.pt").project.weight.abs().sum() > 0
+
+
+def _paired(n=300, seed=0):
+    """Speech-like x (n, 6) and image-like f (n, 4) that share two latent signals; x has loud
+    noise dimensions the images do not confirm."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(n, 2))
+    x = np.c_[s @ [[1.0, 0.5], [0.0, 1.0]] + 0.5 * rng.normal(size=(n, 2)), 3 * rng.normal(size=(n, 4))]
+    f = np.c_[s @ [[2.0, 0.0], [1.0, 1.0]] + 0.3 * rng.normal(size=(n, 2)), rng.normal(size=(n, 2))]
+    return x, f
+
+
+def test_cca_matches_scikit_learns_canonical_variates_and_weights_them_by_correlation():
+    from sklearn.cross_decomposition import CCA
+
+    x, f = _paired()
+    mean, a, rho = canonical_correlations(x, f)
+    assert np.all(np.diff(rho) <= 1e-12) and 0.8 < rho[0] < 1 and rho[2] < 0.2
+    h = (x - mean) @ a
+    assert np.allclose(h.T @ h / len(x), np.eye(h.shape[1]), atol=1e-8)
+    ref_x, ref_f = CCA(n_components=2, max_iter=5000, tol=1e-12).fit(x, f).transform(x, f)
+    for j in range(2):
+        # the same canonical variates (up to sign) and the same correlations
+        assert abs(np.corrcoef(h[:, j], ref_x[:, j])[0, 1]) == pytest.approx(1.0, abs=1e-6)
+        assert np.corrcoef(ref_x[:, j], ref_f[:, j])[0, 1] == pytest.approx(rho[j], abs=1e-6)
+    # fit_projection keeps the leading directions, each scaled by its correlation: the loud
+    # noise dimensions the images do not confirm shrink
+    mean2, w = fit_projection("cca", x, None, dims=3, features=f)
+    g = (x - mean2) @ w
+    assert w.shape == (6, 3) and np.allclose(g.T @ g / len(x), np.diag(rho[:3] ** 2), atol=1e-8)
+    assert np.abs(w[2:, 0]).max() < 0.1 * np.abs(w[:2, 0]).max()
+
+
+def test_cca_refuses_missing_features_and_is_fitted_in_training_from_data_features(tmp_path):
+    x, _ = _clustered()
+    with pytest.raises(ValueError, match="backbone features"):
+        fit_projection("cca", x, None, 8)
+    with pytest.raises(ValueError, match="backbone features"):
+        fit_projection("cca", x, None, 8, features=np.zeros((len(x) - 1, 3)))
+    data = tiny_data()
+    data.features = np.random.default_rng(1).normal(size=(len(data.image_ids), 5)).astype(np.float32)
+    dg = replace(tiny_dg(), condition_projection="cca", condition_dims=3)
+    train_rdg(data, dg, RSConfig(enabled=False), RDGConfig(epochs=1, batch_size=4, device="cpu"),
+              fine_grained=False, model_dir=tmp_path / "m", report_dir=tmp_path / "r", max_steps=1)
+    g = load_generator(tmp_path / "m" / "generator.pt")
+    mean, w = fit_projection("cca", data.speech, None, 3, features=data.features[data.caption_image])
+    assert torch.allclose(g.project.weight[:, :w.shape[1]].double(), torch.from_numpy(w), atol=1e-5)
+    assert torch.allclose(g.project.mean.double(), torch.from_numpy(mean), atol=1e-6)

@@ -317,11 +317,12 @@ def test_speech_sources_pick_the_encoder_the_generator_was_trained_with(tmp_path
 
 def test_the_condition_projection_gives_way_to_a_speech_encoder_trained_here(
         pretrained_sen, tmp_path, capsys):
-    """dg.condition_projection (the embedded default lda) is fitted on the pretrained SEN's cached
-    embeddings; joint / end_to_end have none, so the run uses none, says so and saves it so."""
+    """dg.condition_projection (the embedded default cca) is fitted on the pretrained SEN's cached
+    embeddings; joint / end_to_end have none, so the run uses none, says so and saves it so
+    (although the fbank data carries the image features CCA would pair them with)."""
     from s2igan.rdg.sampling import load_generator
     rdg = RDGConfig(epochs=1, batch_size=4, device="cpu", speech_encoder="joint")
-    train_rdg(_fbank_data(), replace(tiny_dg(), condition_projection="lda"),
+    train_rdg(_fbank_data(), replace(tiny_dg(), condition_projection="cca"),
               RSConfig(enabled=False), rdg, fine_grained=True, model_dir=tmp_path / "m",
               report_dir=tmp_path / "r", samples=_samples(None), max_steps=1,
               speech=_side("joint", pretrained_sen))
