@@ -71,9 +71,15 @@ def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, W (D, k)) with ``(x - mean) @ W`` of identity covariance: the top k <= dims
     principal components of ``x``, each divided by its standard deviation."""
     mean = x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    k = min(dims, int((s > s[0] * 1e-6).sum()))
-    return mean, vt[:k].T / (s[:k] / np.sqrt(len(x)))[None, :]
+    xc = x - mean
+    if len(x) > x.shape[1]:   # many rows (6,000 x 1,280 features): the covariance's eigenvectors
+        var, vecs = np.linalg.eigh(xc.T @ xc / len(x))
+        var, vecs = var[::-1], vecs[:, ::-1]
+    else:
+        _, s, vt = np.linalg.svd(xc, full_matrices=False)
+        var, vecs = s ** 2 / len(x), vt.T
+    k = min(dims, int((var > var[0] * 1e-12).sum()))
+    return mean, vecs[:, :k] / np.sqrt(var[:k])[None, :]
 
 
 def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIMS
