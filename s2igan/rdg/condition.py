@@ -90,8 +90,7 @@ def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIM
     mean, wx = _whitening(x, dims)
     fmean, wf = _whitening(f, dims)
     u, rho, _ = np.linalg.svd(((x - mean) @ wx).T @ ((f - fmean) @ wf) / len(x))
-    k = len(rho)
-    return mean, wx @ u[:, :k], rho
+    return mean, wx @ u[:, :len(rho)], rho
 
 
 def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: int,

@@ -73,15 +73,22 @@ class TrainData:
         return ri, mi
 
 
-def image_features_in_order(features_dir: str | Path, split: str, image_ids) -> np.ndarray:
-    """(N, D) float32 cached backbone features of ``image_ids``, in that order."""
-    index, feats = load_vectors(features_dir, split)
+def _vectors_of_images(directory: str | Path, name: str, image_ids, missing: str) -> np.ndarray:
+    """(N, D) float32 rows of the ``name`` vectors in ``directory`` for ``image_ids``, in that
+    order; an image without a row is one clear error, ``missing`` formatted with its id."""
+    index, vectors = load_vectors(directory, name)
     row = {str(iid): i for i, iid in enumerate(index["id"])}
     lost = [iid for iid in image_ids if str(iid) not in row]
     if lost:
-        raise BadInputError(Path(features_dir) / f"{split}.ids.parquet",
-                            f"no features for image {lost[0]!r} (re-run the features stage)")
-    return np.ascontiguousarray(np.asarray(feats, np.float32)[[row[str(i)] for i in image_ids]])
+        raise BadInputError(Path(directory) / f"{name}.ids.parquet",
+                            missing.format(repr(lost[0])))
+    return np.ascontiguousarray(np.asarray(vectors, np.float32)[[row[str(i)] for i in image_ids]])
+
+
+def image_features_in_order(features_dir: str | Path, split: str, image_ids) -> np.ndarray:
+    """(N, D) float32 cached backbone features of ``image_ids``, in that order."""
+    return _vectors_of_images(features_dir, split, image_ids,
+                              "no features for image {} (re-run the features stage)")
 
 
 def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str,
@@ -131,10 +138,5 @@ def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,
 
 def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str) -> np.ndarray:
     """The ``<split>_image`` SEN embeddings (of the cached backbone features), in data order."""
-    index, emb = load_vectors(embeddings_dir, f"{split}_image")
-    pos = {iid: i for i, iid in enumerate(index["id"])}
-    try:
-        return np.stack([emb[pos[iid]] for iid in data.image_ids]).astype(np.float32)
-    except KeyError as exc:
-        raise BadInputError(Path(embeddings_dir) / f"{split}_image.ids.parquet",
-                            f"no embedding of image {exc.args[0]!r}") from None
+    return _vectors_of_images(embeddings_dir, f"{split}_image", data.image_ids,
+                              "no embedding of image {}")

@@ -192,7 +192,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     if use_rs and rs.kind == "relation" and data.image_emb is None:
         raise ValueError("the relation supervisor needs the real image embeddings (data.image_emb)")
     # the projection is fitted on the pretrained SEN's cached embeddings (LDA with their
-    # classes, CCA with their images' features in data.features); where there is nothing to fit it on, the run uses the identity and says so:
+    # classes, CCA with their images' features in data.features); where there is nothing to
+    # fit it on, the run uses the identity and says so:
     # a speech encoder trained here (joint: random init; end_to_end: it keeps changing), or
     # LDA on scene data (no classes)
     why = (f"rdg.speech_encoder: {rdg.speech_encoder} trains the encoder here"
