@@ -247,8 +247,8 @@ def test_joint_encoder_learns_from_both_d_and_g_losses(pretrained_sen):
 # The default is unchanged: a tiny frozen run gives the generator (EMA) and discriminator weights
 # of the code before rdg.speech_encoder existed (commit 059aac3, where they were bit-identical on
 # one thread). Pinned as three float64 statistics with a tolerance, because the last bits of a
-# float result change with the thread count and the CPU's kernels; a changed draw order or update
-# moves them by far more.
+# float result change with the thread count and the CPU's kernels (on one AMD EPYC the projection
+# came out 1.1e-3 away, 7e-5 relative); a changed draw order or update moves them by far more.
 PINNED = (8095.94923, 4.3777082, -16.62735)   # computed on one thread (bit-identical to 059aac3)
 
 
@@ -287,7 +287,7 @@ def _frozen_fingerprint(tmp_path) -> tuple[float, float, float]:
 
 
 def test_default_frozen_run_keeps_the_weights_of_before(tmp_path):
-    assert _frozen_fingerprint(tmp_path) == pytest.approx(PINNED, rel=1e-5, abs=1e-3)
+    assert _frozen_fingerprint(tmp_path) == pytest.approx(PINNED, rel=1e-5, abs=1e-2)
 
 
 def test_check_stage_refuses_a_trained_encoder_of_another_system():
