@@ -75,6 +75,10 @@ class SENConfig:
     ``text`` (the two-stage baseline: a text encoder trained with the ``s2igan`` losses on the
     ground-truth captions, fed ASR or true text at embedding time; ``text`` settings).
     ``distinctive`` and ``beta`` belong to ``s2igan`` and ``text``.
+
+    ``batch_groups`` (our choice; the paper: 0) builds each epoch's batches from groups of that
+    many classes (images, for scene data) that are nearest neighbours under the current image
+    encoder (the cached features for systems without one), :mod:`s2igan.sen.batching`.
     """
 
     kind: str = "s2igan"  # s2igan | teacher_student | classifier | text
@@ -88,6 +92,7 @@ class SENConfig:
     conv_stride: int = 2
     att_hidden: int = 128  # W1 units of Eq. (1); W2 has embed_dim units
     beta: float = 10.0  # smoothing factor of Eq. (3)
+    batch_groups: int = 0  # 0: random batches (the paper); k >= 2: hard negatives (batching.py)
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -127,6 +132,10 @@ class SENConfig:
             fraction(f"sen.betas[{i}]", beta)
         for key in ("weight_decay", "grad_clip", "val_captions", "tsne_classes", "tsne_points"):
             at_least(f"sen.{key}", getattr(self, key), 0)
+        if self.batch_groups == 1:
+            raise ValueError("sen.batch_groups must be 0 (random batches) or at least 2 "
+                             "(classes per group of hard negatives), not 1")
+        at_least("sen.batch_groups", self.batch_groups, 0)
 
 
 # Settings that may change between a run and its resumption without invalidating last.pt.

@@ -28,6 +28,7 @@ from s2igan.checkpoint import code_fingerprint, rng_state, save_checkpoint, set_
 from s2igan.config import to_dict
 from s2igan.device import resolve_device
 from s2igan.io import atomic_path
+from s2igan.sen.batching import neighbour_order
 from s2igan.sen.checkpoint import build_encoders, load_state
 from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig
 from s2igan.sen.data import SENSplit, pad_batch
@@ -138,7 +139,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     for epoch in bar:
         for m in modules:
             m.train()
-        perm = rng.permutation(with_caption)  # one random caption per image per epoch
+        perm = epoch_order(cfg, image, features, keys_all.numpy(), with_caption, rng, device)
         caps = np.array([image_caps[i][rng.integers(len(image_caps[i]))] for i in perm])
         sums, count = dict.fromkeys(("loss", *TERMS[cfg.kind]), 0.0), 0
         for s in range(0, len(perm), cfg.batch_size):
@@ -189,6 +190,23 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         write_history(history, csv_path, csv_columns(cfg.kind))
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
             "time/train_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def epoch_order(cfg: SENConfig, image: nn.Module | None, features: torch.Tensor, keys: np.ndarray,
+                rows: np.ndarray, rng: np.random.Generator, device) -> np.ndarray:
+    """The image rows of one epoch in batch order (one random caption of each is drawn after):
+    shuffled, or, with ``sen.batch_groups``, grouped by the current image encoder into batches
+    of near classes (:func:`s2igan.sen.batching.neighbour_order`)."""
+    if cfg.batch_groups == 0:
+        return rng.permutation(rows)
+    with torch.no_grad():
+        if image is None:
+            emb = features.numpy()
+        else:
+            image.eval()
+            emb = image(features.to(device)).float().cpu().numpy()
+            image.train()
+    return neighbour_order(emb, keys, rows, cfg.batch_groups, rng)
 
 
 def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: torch.Tensor,
