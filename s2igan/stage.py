@@ -106,12 +106,15 @@ def run_stage(main: Callable[..., object], doc: str | None,
         sys.exit(f"{script.stem}: bad params: {err}")
 
 
-def resume_dir(model_dir: str | Path) -> Path:
+def resume_dir(model_dir: str | Path, make: bool = True) -> Path:
     """Where a training stage keeps its resumable checkpoints: ``models/sen`` ->
     ``models/.resume/sen`` (beside the out, never inside it, so DVC neither deletes it before a
-    re-run nor caches it). Temporaries a killed run left there are removed; the folder is made."""
+    re-run nor caches it). Temporaries a killed run left there are removed; the folder is made
+    (``make=False``: only the path, for the torchrun workers other than rank 0)."""
     model_dir = Path(model_dir)
     work = model_dir.parent / RESUME_FOLDER / model_dir.name
+    if not make:
+        return work
     work.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(work)
     return work

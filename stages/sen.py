@@ -3,13 +3,15 @@ features, select the best epoch on held-out images of the training classes, and 
 on the test split (Table VII mAP / scene recall@k) with a t-SNE plot (Fig. 9).
 
 usage: python stages/sen.py PREPARED_DIR FBANK_DIR FEATURES_DIR MODEL_DIR REPORT_DIR
-params: sen
+params: sen, dist.nproc (> 1: the script re-runs itself under torchrun with that many
+processes, s2igan.distributed; rank 0 writes the outputs and logs)
 """
 
 from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
+from s2igan.distributed import DistConfig, barrier, cleanup, is_main, relaunch, setup
 from s2igan.sen.config import SENConfig
 from s2igan.sen.run import train_and_evaluate
 from s2igan.stage import publish, resume_dir, run_stage
@@ -21,19 +23,29 @@ def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
     all_params = load_params()
     params = all_params["sen"]
     cfg = from_dict(SENConfig, params, "sen")
+    relaunch(from_dict(DistConfig, all_params.get("dist"), "dist"))
+    setup()
     reports = Path(report_dir)
     frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
-    with StageRun("sen", params=stage_params(all_params, "sen"),
+    if not is_main():      # the other torchrun workers train and write nothing
+        barrier()          # (rank 0 has made the resume folder)
+        train_and_evaluate(frame, fbank_dir, features_dir, resume_dir(model_dir, make=False),
+                           reports, cfg)
+        cleanup()
+        return
+    with StageRun("sen", params=stage_params(all_params, "sen", "dist.nproc"),
                   metrics_path=reports / "metrics.json") as run:
         # train in models/.resume/sen (last.pt resumes a killed run), then publish best.pt and
         # last.pt into the DVC out models/sen
         work = resume_dir(model_dir)
+        barrier()
         metrics = train_and_evaluate(frame, fbank_dir, features_dir, work, reports, cfg,
                                      log_step=run.log_step)
         publish(work, model_dir)
         run.log_artifact(reports / "tsne.png")
         run.log_artifact(reports / "loss.csv")
         run.log_metrics(metrics)
+    cleanup()
 
 
 if __name__ == "__main__":

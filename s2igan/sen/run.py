@@ -15,6 +15,7 @@ from s2igan.arrays import Ragged, load_vectors, save_vectors
 from s2igan.asr.transcripts import read_transcripts, wer_metrics
 from s2igan.data import manifest
 from s2igan.device import resolve_device
+from s2igan.distributed import is_main
 from s2igan.io import BadInputError
 from s2igan.sen.checkpoint import load_sen
 from s2igan.sen.config import SENConfig
@@ -64,6 +65,8 @@ def train_and_evaluate(frame: pd.DataFrame, fbank_dir: str | Path, features_dir:
     report_dir = Path(report_dir)
     summary = train_sen(train, val, kind, cfg, model_dir, csv_path=report_dir / "loss.csv",
                         log_step=log_step, vocab=vocab)
+    if not is_main():      # several processes: rank 0 evaluates and writes
+        return {}
     metrics = {**summary, "train/images": len(train.images), "val/images": len(val.images)}
     if vocab is not None:
         metrics["sen/vocab_size"] = len(vocab)

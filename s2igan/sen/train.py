@@ -27,6 +27,16 @@ from tqdm import tqdm
 from s2igan.checkpoint import code_fingerprint, rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
 from s2igan.device import resolve_device
+from s2igan.distributed import (
+    average_gradients,
+    barrier,
+    broadcast,
+    gather_rows,
+    global_batch_norm,
+    is_main,
+    shard,
+    world_size,
+)
 from s2igan.io import atomic_path
 from s2igan.sen.batching import neighbour_order
 from s2igan.sen.checkpoint import build_encoders, load_state
@@ -79,7 +89,13 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     """Train (or resume) the SEN; writes ``model_dir/last.pt`` every epoch and ``best.pt`` when
     the validation mAP improves. Returns summary metrics: ``best/val_map`` and ``best/epoch``
     (the per-epoch curve is ``val/map``), ``epochs``, ``time/train_seconds`` (this call's
-    epochs)."""
+    epochs).
+
+    Under several processes (:mod:`s2igan.distributed`) every rank draws the same epoch order
+    and captions; each embeds its :func:`~s2igan.distributed.shard` of every batch, the
+    speech embeddings are gathered (with gradient) so that every rank computes the loss of the
+    whole batch, BatchNorm uses the global batch's statistics, and the gradients are averaged:
+    the update is that of one process. Only rank 0 validates, writes and logs."""
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -92,6 +108,9 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     if vocab is not None:
         dims["vocab_size"] = len(vocab)
     speech, image = build_encoders(cfg, dims, vocab)
+    world, main = world_size(), is_main()
+    if world > 1:
+        global_batch_norm(speech)
     classifier = nn.Linear(cfg.embed_dim, n_classes) if use_labels else None
     modules = [m for m in (speech, image, classifier) if m is not None]
     for m in modules:
@@ -121,8 +140,9 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
             sched.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"], rng)
             history, best, start = list(state["history"]), dict(state["best"]), state["epoch"]
-            tqdm.write(f"sen: resuming from {last} after epoch {start}")
-        else:
+            if main:
+                tqdm.write(f"sen: resuming from {last} after epoch {start}")
+        elif main:
             tqdm.write(f"sen: {last} is from another configuration or data; starting afresh")
 
     keys_all = (train.images["class_id"].to_numpy() if kind == "fine_grained"
@@ -135,25 +155,33 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     t0 = time.perf_counter()
 
     bar = tqdm(range(start, cfg.epochs), desc="sen", unit="epoch", initial=start,
-               total=cfg.epochs)
+               total=cfg.epochs, disable=not main)
     for epoch in bar:
         for m in modules:
             m.train()
         perm = epoch_order(cfg, image, features, keys_all.numpy(), with_caption, rng, device)
         caps = np.array([image_caps[i][rng.integers(len(image_caps[i]))] for i in perm])
+        if world > 1:      # (the same draws on every rank; batch_groups orders by floats)
+            perm, caps = broadcast((perm, caps))
         sums, count = dict.fromkeys(("loss", *TERMS[cfg.kind]), 0.0), 0
         for s in range(0, len(perm), cfg.batch_size):
             rows, crow = perm[s:s + cfg.batch_size], caps[s:s + cfg.batch_size]
-            if len(rows) < 2:  # batch norm and the matching loss need two pairs
+            if len(rows) < max(2, world):  # batch norm and the matching loss need two pairs
                 continue
             x, lengths = pad_batch(train.fbank, crow)
-            y = speech(x.to(device), lengths.to(device))  # (B, E)
+            if world > 1:  # this rank's rows, padded as the whole batch (same BN statistics)
+                part = shard(len(rows))
+                y = gather_rows(
+                    speech(x[part].to(device), lengths[part].to(device)), len(rows))  # (B, E)
+            else:
+                y = speech(x.to(device), lengths.to(device))  # (B, E)
             terms = batch_losses(cfg, y, features[rows].to(device), keys_all[rows].to(device),
                                  labels_t[rows].to(device) if labels_t is not None else None,
                                  image, classifier)
             loss = terms["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(params)
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
@@ -162,6 +190,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                 sums[k] += terms[k].detach().item() * n
             count += n
         sched.step()
+        if not main:       # rank 0 validates and writes
+            continue
         val_map = validate(speech, image, val, kind, cfg, device)
         row = {"epoch": epoch + 1, **{f"train/{k}": v / max(count, 1) for k, v in sums.items()},
                "val/map": val_map}
@@ -186,8 +216,9 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         if csv_path is not None:
             write_history(history, csv_path, csv_columns(cfg.kind))
         bar.set_postfix(loss=f"{row['train/loss']:.3f}", val_map=f"{val_map:.3f}")
-    if csv_path is not None and history:
+    if csv_path is not None and history and main:
         write_history(history, csv_path, csv_columns(cfg.kind))
+    barrier()  # the other ranks go on once rank 0 has written best.pt
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
             "time/train_seconds": round(time.perf_counter() - t0, 2)}
 

@@ -1,0 +1,212 @@
+"""Data-parallel training over several processes (``dist.nproc`` in params.yaml), as
+``torchrun`` launches them: NCCL between GPUs, gloo between CPU processes.
+
+* :func:`relaunch` re-executes a stage script under ``python -m torch.distributed.run
+  --standalone --nproc_per_node N`` when ``dist.nproc > 1`` and the process is not already a
+  torchrun worker (no ``LOCAL_RANK`` in the environment); ``dvc.yaml``'s ``cmd`` lines stay as
+  they are. With ``nproc: 1`` nothing here runs and training is the single-process code.
+* :func:`setup` (in a worker) reads torchrun's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK``, opens
+  the process group and selects the GPU of the local rank.
+* Every rank draws the same global batch (same seeds); :func:`shard` gives each rank a
+  contiguous slice of it, :func:`gather_rows` concatenates the ranks' rows again in batch order
+  with gradient, and :func:`average_gradients` averages the gradients over the ranks (what
+  ``DistributedDataParallel`` does, without its wrapper: the trainers call their modules also
+  outside the loss, and the RDG has several optimisers).
+* :class:`GlobalBatchNorm1d` computes the batch statistics over all ranks (on CPU and GPU alike;
+  torch's ``SyncBatchNorm`` runs on GPUs only), so N processes normalise as one process would.
+
+This module (and the stage scripts) read the environment; the trainers only ask
+:func:`world_size` / :func:`rank`, which are 1 / 0 without a process group.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad
+
+from s2igan.config import at_least
+
+
+@dataclass(frozen=True)
+class DistConfig:
+    """params.yaml ``dist``: processes per node (1 = the single-process code, unchanged)."""
+
+    nproc: int = 1
+
+    def __post_init__(self) -> None:
+        at_least("dist.nproc", self.nproc, 1)
+
+
+def relaunch(cfg: DistConfig, argv: list[str] | None = None) -> None:
+    """Replace this process by ``torchrun --standalone --nproc_per_node cfg.nproc`` running the
+    same script and arguments, when ``cfg.nproc > 1`` and this is not a torchrun worker yet
+    (returns otherwise). The process keeps its pid, so a SIGTERM reaches torchrun, which stops
+    the workers; the exit status is torchrun's."""
+    if cfg.nproc <= 1 or "LOCAL_RANK" in os.environ:
+        return
+    argv = list(sys.argv if argv is None else argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              f"--nproc_per_node={cfg.nproc}", *argv])
+
+
+def setup() -> None:
+    """Open the process group of a torchrun worker (nothing without ``WORLD_SIZE`` > 1): NCCL
+    when CUDA is available (and the GPU ``LOCAL_RANK`` selected), gloo otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def cleanup() -> None:
+    """Close the process group (after a last barrier, so no rank leaves while another writes)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    """Rank 0 (or the single process): the one that writes outputs, logs and prints."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast(obj):
+    """Rank 0's ``obj`` on every rank (``obj`` itself in a single process)."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shard_bounds(n: int, world: int) -> np.ndarray:
+    """(world + 1,) start offsets of the ranks' contiguous slices of ``n`` rows (sizes differ by
+    at most one, the first ranks take the extra rows)."""
+    sizes = np.full(world, n // world)
+    sizes[: n % world] += 1
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+def shard(n: int) -> slice:
+    """This rank's contiguous slice of a global batch of ``n`` rows; the ranks' slices in rank
+    order are the batch (the whole batch in a single process)."""
+    bounds = shard_bounds(n, world_size())
+    r = rank()
+    return slice(int(bounds[r]), int(bounds[r + 1]))
+
+
+class _GatherRows(torch.autograd.Function):
+    """All ranks' rows ``(n_r, ...)`` concatenated in rank order; backward: the sum over ranks of
+    the gradient of the whole (as torch's ``all_gather`` autograd), this rank's rows of it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, n: int) -> torch.Tensor:
+        world, r = dist.get_world_size(), dist.get_rank()
+        bounds = shard_bounds(n, world)
+        sizes = np.diff(bounds)
+        ctx.rows = (int(bounds[r]), int(bounds[r + 1]))
+        padded = F.pad(x, (0, 0) * (x.dim() - 1) + (0, int(sizes.max()) - len(x)))
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rows[0]:ctx.rows[1]], None
+
+
+def gather_rows(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The global batch ``(n, ...)`` from every rank's :func:`shard` of it, with gradient
+    (``x`` itself in a single process). Each rank then computes the loss of the whole batch;
+    with :func:`average_gradients` the parameters get the gradient of that loss exactly: the
+    backward sums the N ranks' identical gradients of the whole, the average divides by N."""
+    if not dist.is_initialized():
+        return x
+    return _GatherRows.apply(x, n)
+
+
+def average_gradients(params) -> None:
+    """Average the ``.grad`` of ``params`` over the ranks (one flat all-reduce; no-op in a
+    single process). Every rank must hold the same parameters with a gradient."""
+    if not dist.is_initialized():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """``BatchNorm1d`` whose training statistics are those of the global batch: the per-channel
+    sums and sums of squares are all-reduced (with gradient) over the ranks. The state dict is
+    that of ``BatchNorm1d``. Variance as E[x^2] - E[x]^2 (torch's own BN uses another summation
+    order: the two agree to float32 rounding)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized()):
+            return super().forward(x)
+        dims = [0] + list(range(2, x.dim()))                   # all but the channel dim
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        count = torch.tensor([float(x.numel() // x.shape[1])], device=x.device)
+        stats = torch.cat([x.sum(dims), (x * x).sum(dims), count])
+        stats = all_reduce_with_grad(stats)
+        c = self.num_features
+        n = stats[-1]
+        mean, sq = stats[:c] / n, stats[c:2 * c] / n
+        var = sq - mean * mean                                     # biased, for normalising
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else (
+                    1.0 / float(self.num_batches_tracked))
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
+        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out
+
+
+def global_batch_norm(module: nn.Module) -> nn.Module:
+    """Turn every ``BatchNorm1d`` of ``module`` into a :class:`GlobalBatchNorm1d` in place (same
+    parameters and buffers); a no-op in a single process."""
+    if not dist.is_initialized():
+        return module
+    for m in module.modules():
+        if type(m) is nn.BatchNorm1d:
+            m.__class__ = GlobalBatchNorm1d
+    return module
