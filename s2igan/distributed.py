@@ -6,7 +6,8 @@
   torchrun worker (no ``LOCAL_RANK`` in the environment); ``dvc.yaml``'s ``cmd`` lines stay as
   they are. With ``nproc: 1`` nothing here runs and training is the single-process code.
 * :func:`setup` (in a worker) reads torchrun's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK``, opens
-  the process group and selects the GPU of the local rank.
+  the process group (NCCL for a CUDA device, gloo for the CPU) and selects the GPU of the local
+  rank.
 * Every rank draws the same global batch (same seeds); :func:`shard` gives each rank a
   contiguous slice of it, :func:`gather_rows` concatenates the ranks' rows again in batch order
   with gradient, and :func:`average_gradients` averages the gradients over the ranks (what
@@ -59,12 +60,13 @@ def relaunch(cfg: DistConfig, argv: list[str] | None = None) -> None:
                               f"--nproc_per_node={cfg.nproc}", *argv])
 
 
-def setup() -> None:
-    """Open the process group of a torchrun worker (nothing without ``WORLD_SIZE`` > 1): NCCL
-    when CUDA is available (and the GPU ``LOCAL_RANK`` selected), gloo otherwise."""
+def setup(device: torch.device) -> None:
+    """Open the process group of a torchrun worker (nothing without ``WORLD_SIZE`` > 1) for the
+    training ``device``: NCCL on CUDA (the GPU ``LOCAL_RANK`` selected, so ``cuda`` means it),
+    gloo otherwise."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return
-    if torch.cuda.is_available():
+    if device.type == "cuda":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group("nccl")
     else:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest
+from s2igan.device import resolve_device
 from s2igan.distributed import DistConfig, barrier, cleanup, is_main, relaunch, setup
 from s2igan.sen.config import SENConfig
 from s2igan.sen.run import train_and_evaluate
@@ -24,7 +25,7 @@ def main(prepared_dir: str, fbank_dir: str, features_dir: str, model_dir: str,
     params = all_params["sen"]
     cfg = from_dict(SENConfig, params, "sen")
     relaunch(from_dict(DistConfig, all_params.get("dist"), "dist"))
-    setup()
+    setup(resolve_device(cfg.device))
     reports = Path(report_dir)
     frame = manifest.read(Path(prepared_dir) / "manifest.parquet")
     if not is_main():      # the other torchrun workers train and write nothing

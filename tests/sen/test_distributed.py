@@ -43,7 +43,7 @@ def _worker(rank, world, port, root):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    distributed.setup()
+    distributed.setup(torch.device("cpu"))
     try:
         # every rank is handed the same folder: only rank 0 may write into it
         _train(root, root / "ranks")
