@@ -13,8 +13,9 @@
   with gradient, and :func:`average_gradients` averages the gradients over the ranks (what
   ``DistributedDataParallel`` does, without its wrapper: the trainers call their modules also
   outside the loss, and the RDG has several optimisers).
-* :class:`GlobalBatchNorm1d` computes the batch statistics over all ranks (on CPU and GPU alike;
-  torch's ``SyncBatchNorm`` runs on GPUs only), so N processes normalise as one process would.
+* :class:`GlobalBatchNorm1d` / :class:`GlobalBatchNorm2d` compute the batch statistics over all
+  ranks (on CPU and GPU alike; torch's ``SyncBatchNorm`` runs on GPUs only), so N processes
+  normalise as one process would.
 
 This module (and the stage scripts) read the environment; the trainers only ask
 :func:`world_size` / :func:`rank`, which are 1 / 0 without a process group.
@@ -172,20 +173,17 @@ def average_gradients(params) -> None:
         offset += g.numel()
 
 
-class GlobalBatchNorm1d(nn.BatchNorm1d):
-    """``BatchNorm1d`` whose training statistics are those of the global batch: the per-channel
-    sums and sums of squares are all-reduced (with gradient) over the ranks. The state dict is
-    that of ``BatchNorm1d``. Variance as E[x^2] - E[x]^2 (torch's own BN uses another summation
-    order: the two agree to float32 rounding)."""
+class _GlobalStatistics:
+    """The training forward of :class:`GlobalBatchNorm1d` / :class:`GlobalBatchNorm2d`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized()):
             return super().forward(x)
         dims = [0] + list(range(2, x.dim()))                   # all but the channel dim
         shape = [1, -1] + [1] * (x.dim() - 2)
+        xf = x.float()
         count = torch.tensor([float(x.numel() // x.shape[1])], device=x.device)
-        stats = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-        stats = all_reduce_with_grad(stats)
+        stats = all_reduce_with_grad(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
         c = self.num_features
         n = stats[-1]
         mean, sq = stats[:c] / n, stats[c:2 * c] / n
@@ -197,18 +195,49 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
                     1.0 / float(self.num_batches_tracked))
                 self.running_mean.mul_(1 - m).add_(m * mean.detach())
                 self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
-        out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+        return out.to(x.dtype)
+
+
+class GlobalBatchNorm1d(_GlobalStatistics, nn.BatchNorm1d):
+    """``BatchNorm1d`` whose training statistics are those of the global batch: the per-channel
+    sums and sums of squares are all-reduced (with gradient) over the ranks. The state dict is
+    that of ``BatchNorm1d``. Variance as E[x^2] - E[x]^2 (torch's own BN uses another summation
+    order: the two agree to float32 rounding)."""
+
+
+class GlobalBatchNorm2d(_GlobalStatistics, nn.BatchNorm2d):
+    """:class:`GlobalBatchNorm1d` for ``BatchNorm2d``."""
 
 
 def global_batch_norm(module: nn.Module) -> nn.Module:
-    """Turn every ``BatchNorm1d`` of ``module`` into a :class:`GlobalBatchNorm1d` in place (same
-    parameters and buffers); a no-op in a single process."""
+    """Turn every ``BatchNorm1d`` / ``BatchNorm2d`` of ``module`` into its global-statistics
+    class in place (same parameters and buffers); a no-op in a single process. Only for modules
+    that each rank runs on its own rows (a module every rank runs on the whole batch keeps the
+    plain BatchNorm: its statistics are the global ones already)."""
     if not dist.is_initialized():
         return module
     for m in module.modules():
         if type(m) is nn.BatchNorm1d:
             m.__class__ = GlobalBatchNorm1d
+        elif type(m) is nn.BatchNorm2d:
+            m.__class__ = GlobalBatchNorm2d
     return module
+
+
+class ShardedRows:
+    """``module`` run on this rank's :func:`shard` of a global batch, its output gathered back
+    (:func:`gather_rows`): called with the ``(n, ...)`` batch it returns the ``(n, ...)`` output,
+    as the module would; its other attributes are the module's."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        return gather_rows(self.module(x[shard(n)]), n)
+
+    def __getattr__(self, name: str):
+        return getattr(self.module, name)

@@ -5,11 +5,15 @@ params: dg, rs, rdg, sen, features.weights (the backbone is the one named in
 FEATURES/backbone.json). rdg.speech_encoder: frozen reads EMBEDDINGS; joint (encoder built from
 `sen`) and end_to_end (from SEN_DIR/best.pt) read FBANK and FEATURES and also write
 MODEL_DIR/speech_encoder.pt and MODEL_DIR/embeddings.
+dist.nproc > 1 (rdg.speech_encoder: frozen only): the script re-runs itself under torchrun with
+that many processes (s2igan.distributed); rank 0 writes the outputs and logs.
 """
 
 from pathlib import Path
 
-from s2igan.config import from_dict, load_params
+from s2igan.config import ConfigError, from_dict, load_params
+from s2igan.device import resolve_device
+from s2igan.distributed import DistConfig, barrier, cleanup, is_main, relaunch, setup
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import EMBEDDINGS_DIR, final_metrics, summary_line, train_from_paths
 from s2igan.sen.config import SENConfig
@@ -26,12 +30,26 @@ def main(prepared: str, embeddings: str, fbank: str, features: str, sen_dir: str
     # joint builds its speech encoder from the `sen` section (end_to_end: the checkpoint's)
     sen = (from_dict(SENConfig, params.get("sen"), "sen") if rdg.speech_encoder == "joint"
            else None)
+    dist = from_dict(DistConfig, params.get("dist"), "dist")
+    if dist.nproc > 1 and rdg.speech_encoder != "frozen":
+        raise ConfigError(f"dist.nproc: {dist.nproc} trains the RDG with rdg.speech_encoder: "
+                          f"frozen only, not {rdg.speech_encoder}")
+    relaunch(dist)
+    setup(resolve_device(rdg.device))
     reports = Path(report_dir)
-    tracked = stage_params(params, "dg", "rs", "rdg", "sen", "features.weights")
+    if not is_main():      # the other torchrun workers train and write nothing
+        barrier()          # (rank 0 has made the resume folder)
+        train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
+                         resume_dir(model_dir, make=False), reports, dg, rs, rdg,
+                         weights=params["features"]["weights"], fbank=Path(fbank), sen=sen)
+        cleanup()
+        return
+    tracked = stage_params(params, "dg", "rs", "rdg", "sen", "features.weights", "dist.nproc")
     with StageRun("rdg", params=tracked, metrics_path=reports / "metrics.json") as run:
         # train in models/.resume/rdg (last.pt resumes a killed run), then publish last.pt and
         # generator.pt (and a trained speech encoder with its embeddings) into models/rdg
         work = resume_dir(model_dir)
+        barrier()
         train_from_paths(Path(prepared), Path(embeddings), Path(features), Path(sen_dir),
                          work, reports, dg, rs, rdg,
                          weights=params["features"]["weights"], log_step=run.log_step,
@@ -43,6 +61,7 @@ def main(prepared: str, embeddings: str, fbank: str, features: str, sen_dir: str
         final = final_metrics(reports / "loss.csv")
         run.log_metrics(final)
     print(summary_line(final, reports))
+    cleanup()
 
 
 if __name__ == "__main__":

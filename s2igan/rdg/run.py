@@ -21,6 +21,7 @@ from s2igan.arrays import Ragged, load_vectors
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
 from s2igan.device import resolve_device
+from s2igan.distributed import is_main
 from s2igan.features.extract import load_features_backbone
 from s2igan.io import atomic_dir
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
@@ -103,6 +104,8 @@ def train_from_paths(prepared: Path, embeddings: Path, features: Path, sen_dir: 
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
     model_dir = Path(model_dir)
     for stale in (model_dir / SPEECH_ENCODER_FILE, model_dir / EMBEDDINGS_DIR):
+        if not is_main():              # (several processes: rank 0 alone writes there)
+            break
         if stale.is_dir():             # a previous joint / end_to_end run in the resume folder
             shutil.rmtree(stale)
         elif stale.exists():

@@ -6,6 +6,14 @@ the gradients of L_D and L_G (+ ``rdg.sen_weight`` L_SEN, end_to_end) and steps 
 
 The step is a plain function over :class:`RDGNets` so that the trainer, the tests and the
 benchmark run exactly the same code.
+
+Under several processes (:mod:`s2igan.distributed`, frozen speech encoder only) the batch is
+the global one on every rank: G and the discriminators' image encoders run on the rank's rows
+(:func:`~s2igan.distributed.shard`, BatchNorm over the global batch) and their outputs are
+gathered with gradient; everything that couples rows (the D heads and their matching term, the
+mismatch pairs, the mode-seeking pairs, the relation supervisor, KL) runs on the whole batch on
+every rank, and the gradients are averaged before each optimiser step, so N processes take the
+step of one.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from s2igan.distributed import (ShardedRows, average_gradients, gather_rows, global_batch_norm,
+                                shard, world_size)
 from s2igan.rdg.augment import augmenter
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
@@ -77,6 +87,15 @@ def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_
     return nets
 
 
+def global_statistics(nets: RDGNets) -> None:
+    """Under several processes: BatchNorm over the global batch in the modules each rank runs on
+    its own rows, G and the discriminators' image encoders (the EMA only evaluates); no-op in
+    one process."""
+    global_batch_norm(nets.generator)
+    for d in nets.discriminators:
+        global_batch_norm(d.encode)
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
     """EMA of the generator weights; warm-up ``min(decay, (1+t)/(10+t))``; buffers copied."""
@@ -109,6 +128,10 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     ds.train()
     use_rs = rs.enabled and nets.embedder is not None and nets.step % rs.every == 0
     trained = nets.speech is not None
+    world = world_size()
+    if world > 1 and trained:
+        raise ValueError("several processes (dist.nproc > 1) train the RDG with a frozen speech "
+                         "encoder only (rdg.speech_encoder: frozen)")
     if trained:
         nets.speech.train()
         nets.opt_s.zero_grad(set_to_none=True)
@@ -116,7 +139,14 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     else:
         y = batch["y"]                                                        # (B, E) cached
     with _autocast(device, rdg.amp):
-        fakes, mu, logvar = g(batch["z"], y, batch["eps"])                   # [(B,3,S,S)], (B,ca)
+        if world > 1:
+            fakes, mu, logvar = _sharded_generator(g, batch["z"], y, batch["eps"])
+        else:
+            fakes, mu, logvar = g(batch["z"], y, batch["eps"])               # [(B,3,S,S)], (B,ca)
+    if world > 1:      # the discriminators' image encoders on this rank's rows
+        ds_view = [ShardedRows(d) for d in ds]
+    else:
+        ds_view = ds
     cond = mu if trained else mu.detach()   # a trained encoder also learns from L_D (Eq. 16)
     wrong = batch.get("wrong") if rdg.mismatch else None
     aug = augmenter(rdg.diff_augment)
@@ -129,9 +159,10 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     with _autocast(device, rdg.amp):
         d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
                                        batch.get("wrong_mask"), aug, matching)
-                    for d, real, fake in zip(ds, batch["images"], fakes)]
+                    for d, real, fake in zip(ds_view, batch["images"], fakes)]
         loss_d = torch.stack(d_losses).sum()
     loss_d.backward(retain_graph=trained)   # G's step goes through y and mu again
+    average_gradients(ds.parameters())
     nets.opt_d.step()
     out = {f"d_loss_{i}": float(v.detach()) for i, v in enumerate(d_losses)}
     out["d_loss"] = float(loss_d.detach())
@@ -149,6 +180,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
                                          batch["mi"][:k],
                                          fake_emb if rs.train_on_fakes else None, fine_grained)
             loss_rs.backward()
+            average_gradients(nets.relation.parameters())
             nets.opt_rs.step()
             out["rs_loss"] = float(loss_rs.detach())
 
@@ -157,7 +189,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
         adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug, matching)
-                           for d, fake in zip(ds, fakes)]).sum()
+                           for d, fake in zip(ds_view, fakes)]).sum()
     kl = kl_loss(mu.float(), logvar.float())
     loss_g = adv.float() + rdg.kl_weight * kl
     if rdg.mode_seeking:
@@ -183,6 +215,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
         out.update({"sen_loss" if k == "loss" else f"sen_{k}": float(v.detach())
                     for k, v in sen.items()})
     total.backward()
+    average_gradients(g.parameters())
     nets.opt_g.step()
     ds.requires_grad_(True)
     nets.step += 1
@@ -192,6 +225,15 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
         update_ema(nets.speech_ema, nets.speech, rdg.ema_decay, nets.step)
     out.update(g_adv=float(adv.detach()), kl=float(kl.detach()), g_loss=float(loss_g.detach()))
     return out
+
+
+def _sharded_generator(g: Generator, z: torch.Tensor, y: torch.Tensor, eps: torch.Tensor):
+    """G on this rank's rows of the global batch; its images, mu and logvar gathered back to the
+    global batch with gradient."""
+    n = len(z)
+    part = shard(n)
+    fakes, mu, logvar = g(z[part], y[part], eps[part])
+    return [gather_rows(f, n) for f in fakes], gather_rows(mu, n), gather_rows(logvar, n)
 
 
 def end_to_end_sen_losses(speech: SpeechSide, y: torch.Tensor, batch: dict,

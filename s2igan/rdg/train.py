@@ -27,13 +27,14 @@ from s2igan.checkpoint import (code_fingerprint, load_checkpoint, rng_state, sav
 from s2igan.config import to_dict
 from s2igan.data.images import to_float
 from s2igan.device import resolve_device
+from s2igan.distributed import barrier, is_main, world_size
 from s2igan.io import atomic_path
 from s2igan.rdg.condition import fit_projection
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
 from s2igan.rdg.speech import SpeechSide
-from s2igan.rdg.step import RDGNets, build_nets, train_step
+from s2igan.rdg.step import RDGNets, build_nets, global_statistics, train_step
 from s2igan.sen.data import pad_batch
 
 LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon",
@@ -176,13 +177,19 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     along; ``data`` then holds filterbanks instead of embeddings, and its EMA is saved as
     ``model_dir/speech_encoder.pt``.
 
+    Under several processes (:mod:`s2igan.distributed`; frozen speech encoder only) every rank
+    draws the same global batches and :func:`~s2igan.rdg.step.train_step` splits the work;
+    rank 0 alone writes the checkpoints, sample grids and ``loss.csv``.
+
     ``embedder`` maps generated images (B, 3, H, W) in [-1, 1] to SEN image embeddings (the
     backbone + the SEN image encoder); it is needed when ``rs.enabled``. ``data.image_emb`` holds
     the real images' embeddings (relation kind). ``max_steps`` cuts every epoch short (dry runs).
     """
     model_dir, report_dir = Path(model_dir), Path(report_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "samples").mkdir(parents=True, exist_ok=True)
+    main = is_main()
+    if main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "samples").mkdir(parents=True, exist_ok=True)
     device = resolve_device(rdg.device)
     if rdg.num_threads:
         torch.set_num_threads(rdg.num_threads)
@@ -200,9 +207,10 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
            if rdg.speech_encoder != "frozen" else
            "the data has no classes" if dg.condition_projection == "lda" and not fine_grained
            else "")
-    if dg.condition_projection != "none" and why:
+    if dg.condition_projection != "none" and why and main:
         tqdm.write(f"rdg: dg.condition_projection: {dg.condition_projection} cannot be fitted "
                    f"({why}), so this run uses none")
+    if dg.condition_projection != "none" and why:
         dg = replace(dg, condition_projection="none")
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
@@ -214,6 +222,11 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     torch.manual_seed(rdg.seed)
     nets = build_nets(dg, rs, rdg, embed_dim, fine_grained, device,
                       embedder if use_rs else None, speech)
+    if world_size() > 1:
+        if speech is not None:
+            raise ValueError("several processes (dist.nproc > 1) train the RDG with a frozen "
+                             "speech encoder only (rdg.speech_encoder: frozen)")
+        global_statistics(nets)
     if dg.condition_projection != "none":
         fitted = fit_projection(
             dg.condition_projection, data.speech,
@@ -249,7 +262,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         for k in tqdm(range(n_batches), desc=f"rdg epoch {epoch + 1}/{rdg.epochs}", unit="step",
-                      leave=False):
+                      leave=False, disable=not main):
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
             if rdg.mode_seeking:            # the first half twice: pairs (i, i + B/2) share a caption
                 caps = np.concatenate([caps[:len(caps) // 2]] * 2)
@@ -261,6 +274,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         row = {"epoch": epoch + 1, **{k: round(means[k], 6) for k in LOSS_KEYS if k in means},
                "seconds": round(time.perf_counter() - t0, 2)}
         history.append(row)
+        if not main:       # rank 0 writes and logs
+            continue
         if log_step is not None:
             log_step({f"train/{k}": v for k, v in row.items() if k != "epoch"}, epoch + 1)
         if samples is not None:
@@ -268,6 +283,9 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
                       report_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
         _write_losses(history, report_dir / "loss.csv")
         save_checkpoint(last, checkpoint(nets, epoch, history, configs, embed_dim, fp))
+    if not main:
+        barrier()          # the other ranks go on once rank 0 has written its files
+        return means
     save_checkpoint(model_dir / "generator.pt", {"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": embed_dim,
            "epochs": rdg.epochs, "step": nets.step})
     if nets.speech_ema is not None:      # the encoder the EMA generator was trained with
@@ -275,4 +293,5 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
                         {**nets.speech_ema.checkpoint(), "epochs": rdg.epochs, "step": nets.step})
     if history and not (report_dir / "loss.csv").exists():
         _write_losses(history, report_dir / "loss.csv")
+    barrier()
     return means
