@@ -4,13 +4,13 @@ keys, every image comes once per epoch, and the SEN trains with them."""
 import numpy as np
 import pytest
 import torch
+from test_sen import TINY, write_dataset
 
 from s2igan.sen.batching import greedy_groups, neighbour_order
 from s2igan.sen.checkpoint import load_state
 from s2igan.sen.config import SENConfig
 from s2igan.sen.data import carve_validation, load_split
 from s2igan.sen.train import train_sen
-from tests.sen.test_sen import TINY, write_dataset
 
 
 def clustered(n_clusters=4, per_cluster=3, dim=16, seed=0):
@@ -52,7 +52,8 @@ def test_neighbour_order_puts_near_classes_side_by_side():
     # another draw gives another order of the same groups
     again = neighbour_order(emb, keys, rows, 2, np.random.default_rng(4))
     assert not np.array_equal(order, again)
-    assert (cluster[keys[again]].reshape(-1, 2)[:, 0] == cluster[keys[again]].reshape(-1, 2)[:, 1]).all()
+    pairs = cluster[keys[again]].reshape(-1, 2)
+    assert (pairs[:, 0] == pairs[:, 1]).all()
 
 
 def test_neighbour_order_with_uneven_classes():
