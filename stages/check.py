@@ -13,6 +13,7 @@ from typing import Any
 from s2igan.asr.recognize import ASRConfig
 from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data.prepare import DataConfig
+from s2igan.distributed import DistConfig
 from s2igan.evaluate.judge import JudgeConfig
 from s2igan.evaluate.run import EvalConfig
 from s2igan.features.extract import FeaturesConfig
@@ -26,7 +27,8 @@ from s2igan.tracking import StageRun, stage_params
 
 SECTIONS = {"data": DataConfig, "tts": TTSConfig, "fbank": FbankConfig,
             "features": FeaturesConfig, "sen": SENConfig, "asr": ASRConfig, "dg": DGConfig,
-            "rs": RSConfig, "rdg": RDGConfig, "judge": JudgeConfig, "evaluate": EvalConfig}
+            "rs": RSConfig, "rdg": RDGConfig, "judge": JudgeConfig, "evaluate": EvalConfig,
+            "dist": DistConfig}
 
 
 def problems(params: dict[str, Any]) -> list[str]:
@@ -60,7 +62,8 @@ def main(report_dir: str) -> None:
     if bad:
         raise ConfigError("\n".join(bad))
     with StageRun("check", params=stage_params(params, "data", "tts", "fbank", "features", "sen",
-                                               "asr", "dg", "rs", "rdg", "judge", "evaluate"),
+                                               "asr", "dg", "rs", "rdg", "judge", "evaluate",
+                                               "dist"),
                   metrics_path=Path(report_dir) / "metrics.json",
                   opens_pipeline=True) as run:   # DVC runs check first: a new pipeline run
         write_json(Path(report_dir) / "ok.json", {"sections": sorted(SECTIONS)})

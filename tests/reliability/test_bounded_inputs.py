@@ -42,7 +42,8 @@ def test_long_recording_is_read_only_as_far_as_max_frames(long_wav, monkeypatch)
     assert reads and all(0 < n <= needed + RATE // 100 + 1 for n in reads), reads
     # ... and the kept filterbank frames are those of the whole recording
     full = compute_fbank(audio.load_audio(long_wav), cfg)
-    np.testing.assert_allclose(compute_fbank(wave, cfg), full, atol=1e-4)
+    # (float rounding differs by CPU: 1.9e-4 on an AMD EPYC; a shifted frame differs by ~1)
+    np.testing.assert_allclose(compute_fbank(wave, cfg), full, atol=1e-3)
     assert len(full) == 100
 
 
