@@ -13,6 +13,9 @@ APT_PACKAGES := espeak-ng chromium   # chromium: the test that opens the offline
 INSTALL_FREE_GB ?= 9
 PIP := $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt
 PYTEST_ARGS ?=
+# two pytest workers, one test file each (the end-to-end files hold a module-scoped workspace);
+# the tests spend much of their time starting stage processes, so two overlap well on 2 cores
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: install sysdeps repro test ui clean-env
 
@@ -48,7 +51,7 @@ repro: install sysdeps
 	. $(BIN)/activate && dvc repro
 
 test: install sysdeps
-	. $(BIN)/activate && pytest $(PYTEST_ARGS)
+	. $(BIN)/activate && pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ui: install
 	. $(BIN)/activate && MLFLOW_DISABLE_TELEMETRY=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \

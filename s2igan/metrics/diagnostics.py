@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import RidgeClassifierCV
-from sklearn.preprocessing import StandardScaler
 
 
 def attribute_probe(train_x: np.ndarray, train_attrs: pd.DataFrame, test_x: np.ndarray,
@@ -37,6 +35,9 @@ def attribute_probe(train_x: np.ndarray, train_attrs: pd.DataFrame, test_x: np.n
     leave-one-out error on the training vectors (efficient closed form). An attribute with one
     value in training is skipped.
     """
+    from sklearn.linear_model import RidgeClassifierCV   # here: sklearn takes ~1 s to import
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(train_x)
     a, b = scaler.transform(train_x), scaler.transform(test_x)
     out = {}

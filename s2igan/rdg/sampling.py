@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.utils import make_grid
 
 from s2igan.checkpoint import load_checkpoint
 from s2igan.config import from_dict
@@ -56,6 +55,8 @@ def generate(g: Generator, speech: torch.Tensor, z: torch.Tensor, batch_size: in
 
 def save_png(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> None:
     """Save uint8 (N, 3, S, S) images as one grid PNG (atomically)."""
+    from torchvision.utils import make_grid   # here: torchvision takes ~1 s to import
+
     grid = make_grid(images, nrow=nrow, padding=padding, pad_value=255)       # (3, H, W) uint8
     with atomic_path(path) as tmp:
         Image.fromarray(grid.permute(1, 2, 0).numpy().astype(np.uint8)).save(tmp, format="PNG")

@@ -30,10 +30,11 @@ PROFILES = {"paper": (tiny_dg(), RDG),
 # bias, the relation classifier's first layer) and the running means that follow them. Adam turns
 # their rounding-level gradients into full steps, so they differ between any two summation
 # orders; through the relation classifier's eval-mode BatchNorm (running statistics) this moves
-# g_rs by ~3e-5 relative after 3 steps, and G's other weights by ~1e-5.
+# g_rs by 3e-5 to 1e-4 relative after 3 steps (the CPU decides), and G's other weights by ~1e-5.
 NO_GRADIENT = ("cond.bias", "joint_act.0.running_mean", "relation.net.0.bias",
                "relation.net.1.running_mean")
 RTOL = 1e-4
+RTOL_G_RS = 1e-3   # g_rs reads the relation classifier through those running means (see above)
 
 
 def _batches() -> list[dict]:
@@ -96,6 +97,9 @@ def test_two_processes_take_the_step_of_one(tmp_path, profile):
                 assert torch.equal(two[part][k], v), (part, k)
             elif not f"{part}.{k}".endswith(NO_GRADIENT):
                 worst[f"{part}.{k}"] = float((two[part][k] - v).abs().max() / v.abs().max())
+    g_rs = {k: v for k, v in rel.items() if k.endswith(":g_rs")}
+    assert max(g_rs.values()) < RTOL_G_RS, g_rs
+    rel = {k: v for k, v in rel.items() if k not in g_rs}
     assert max(rel.values()) < RTOL, sorted(rel.items(), key=lambda kv: -kv[1])[:5]
     assert max(worst.values()) < RTOL, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
     assert len(worst) > 40
