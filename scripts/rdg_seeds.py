@@ -10,8 +10,14 @@ the same fixed noise: judge accuracy of the generated unseen test images (``gen/
 ``--out`` (JSON) and the table (mean ± sample std per variant, `scripts/seed_table.py`'s format)
 to stdout.
 
-usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change rs.enabled=false]
+Two processes of one thread each use 2 cores better than one of two threads: run the baseline
+in one (``--change ''``) and the variant alone in the other (``--no-baseline``), each to its own
+``--out``, then join them with ``--table-from A.json B.json`` (trains nothing; writes the joined
+rows to ``--out`` and prints the table).
+
+usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change rs.enabled=false] [--no-baseline]
        [--threads 1] [--scratch /tmp/s2igan-seeds] [--out reports/seeds/rdg_seeds.json]
+       python scripts/rdg_seeds.py --table-from A.json B.json [--out reports/seeds/rdg_seeds.json]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -77,6 +84,32 @@ def quality(model_dir: Path, frame, embeddings: Path, features: Path, judges: Ju
     return {k: m[k] for k in ("gen/fid", "gen/is")}
 
 
+TABLE_METRICS = ["gen/fid", "gen/is", "gen/acc_crown", "gen/acc_wing", "gen/acc_belly",
+                 "gen/acc_size", "seen/acc_crown", "seen/acc_wing", "seen/acc_belly",
+                 "gen/diversity"]
+
+
+def joined_rows(paths: list[Path]) -> list[dict]:
+    """The rows of several runs of this script; a (change, seed) pair may appear only once."""
+    rows, seen = [], set()
+    for path in paths:
+        for row in json.loads(path.read_text())["rows"]:
+            key = (row["change"], row["params"]["rdg"]["seed"])
+            if key in seen:
+                raise SystemExit(f"{path}: {row['change'] or 'baseline'} seed {key[1]} "
+                                 "is already in an earlier file")
+            seen.add(key)
+            rows.append(row)
+    return rows
+
+
+def seed_table_of(rows: list[dict], changes: list[str]) -> str:
+    """Mean ± std per variant; grouped by the changed keys (rdg.epochs when there are none)."""
+    group = sorted({c.partition("=")[0] for c in changes}) or ["rdg.epochs"]
+    return _sibling("seed_table").table([(r["params"], r["metrics"]) for r in rows], group,
+                                        TABLE_METRICS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -85,11 +118,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-seeds"))
     ap.add_argument("--out", type=Path, default=Path("reports/seeds/rdg_seeds.json"))
+    ap.add_argument("--no-baseline", action="store_true", help="train the variant only")
+    ap.add_argument("--table-from", type=Path, nargs="+", default=[],
+                    help="join the rows of these JSON files; train nothing")
     args = ap.parse_args()
+    if args.table_from:
+        rows = joined_rows(args.table_from)
+        write_json(args.out, {"rows": rows})
+        print(seed_table_of(rows, sorted({r["change"] for r in rows if r["change"]})))
+        return
+    if args.no_baseline and not args.change:
+        raise SystemExit("--no-baseline needs a --change to train")
     if args.threads:
         torch.set_num_threads(args.threads)
     curve = _sibling("fidelity_curve")
-    seed_table = _sibling("seed_table")
     base = load_params()
     prepared, embeddings, features = Path("data/prepared"), Path("data/embeddings"), Path("data/features")
     frame = mf.read(prepared / "manifest.parquet")
@@ -97,7 +139,8 @@ def main() -> None:
     backbone = load_features_backbone(features, base["features"]["weights"])
     real_feats = None
     rows = []
-    for change in [None] + ([args.change] if args.change else []):
+    variants = ([] if args.no_baseline else [None]) + ([args.change] if args.change else [])
+    for change in variants:
         for seed in args.seeds:
             params = with_change(base, change)
             params["rdg"]["seed"] = seed
@@ -124,11 +167,7 @@ def main() -> None:
             write_json(args.out, {"rows": rows})
             print(f"{change or 'baseline'} seed {seed}: " + ", ".join(
                 f"{k} {v:.3g}" for k, v in rows[-1]["metrics"].items()), file=sys.stderr)
-    group = [args.change.partition("=")[0]] if args.change else ["rdg.epochs"]
-    names = ["gen/fid", "gen/is", "gen/acc_crown", "gen/acc_wing", "gen/acc_belly", "gen/acc_size",
-             "seen/acc_crown", "seen/acc_wing", "seen/acc_belly", "gen/diversity"]
-    print(seed_table.table([(r["params"], r["metrics"]) for r in rows], group, names))
-
+    print(seed_table_of(rows, [args.change] if args.change else []))
 
 if __name__ == "__main__":
     main()

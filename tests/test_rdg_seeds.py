@@ -22,3 +22,34 @@ def test_change_overrides_one_dotted_key_as_yaml_without_touching_the_original()
 def test_change_of_an_unknown_param_stops_with_its_name():
     with pytest.raises(SystemExit, match="rs.enable"):
         rdg_seeds.with_change({"rs": {"enabled": True}}, "rs.enable=false")
+
+
+def _row(change, seed, enabled, crown):
+    return {"change": change, "params": {"rdg": {"seed": seed, "epochs": 40},
+                                         "rs": {"enabled": enabled}},
+            "metrics": {"gen/acc_crown": crown}}
+
+
+def test_rows_of_two_parallel_runs_join_into_one_table_per_variant(tmp_path):
+    import json
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"rows": [_row("", s, True, c) for s, c in [(0, .4), (1, .6)]]}))
+    b.write_text(json.dumps({"rows": [_row("rs.enabled=false", s, False, c)
+                                      for s, c in [(0, .1), (1, .3)]]}))
+    rows = rdg_seeds.joined_rows([a, b])
+    assert [(r["change"], r["params"]["rdg"]["seed"]) for r in rows] == [
+        ("", 0), ("", 1), ("rs.enabled=false", 0), ("rs.enabled=false", 1)]
+    table = rdg_seeds.seed_table_of(rows, ["rs.enabled=false"]).splitlines()
+    assert table[0].startswith("| rs.enabled | gen/fid |")
+    # sorted by the key's text: False first; sample std of (0.1, 0.3) and (0.4, 0.6) is 0.14
+    assert table[2].startswith("| False | – | – | 0.2 ± 0.14 |") and table[2].endswith("| 2 |")
+    assert table[3].startswith("| True | – | – | 0.5 ± 0.14 |")
+
+
+def test_a_seed_run_twice_is_refused_with_the_file_that_repeats_it(tmp_path):
+    import json
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for path in (a, b):
+        path.write_text(json.dumps({"rows": [_row("", 0, True, .4)]}))
+    with pytest.raises(SystemExit, match="b.json: baseline seed 0"):
+        rdg_seeds.joined_rows([a, b])
