@@ -4,6 +4,7 @@ one process at the same global batch (G, discriminators, relation supervisor, EM
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from dataclasses import replace
 
@@ -103,3 +104,49 @@ def test_two_processes_take_the_step_of_one(tmp_path, profile):
     assert max(rel.values()) < RTOL, sorted(rel.items(), key=lambda kv: -kv[1])[:5]
     assert max(worst.values()) < RTOL, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
     assert len(worst) > 40
+
+
+def _resume_worker(rank, world, port, root):
+    """Two processes: 2 epochs straight into a/; 1 epoch, then resumed to 2, into b/."""
+    from test_rdg import tiny_data
+
+    from s2igan.rdg.train import train_rdg
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    distributed.setup(torch.device("cpu"))
+    try:
+        dg = replace(tiny_dg(), d_condition="projection", d_match=1.0)
+        for name, epochs in (("a", 2), ("b", 1), ("b", 2)):
+            torch.distributed.barrier()     # rank 0 has written the checkpoint the others read
+            torch.manual_seed(0)            # the same frozen image embedder for every run
+            kw = dict(fine_grained=True, max_steps=2,
+                      embedder=ImageEmbedder(TinyBackbone(), TinyImageEncoder()))
+            train_rdg(tiny_data(), dg, RS, replace(RDG, epochs=epochs, batch_size=4,
+                                                   mode_seeking=1.0),
+                      model_dir=root / name, report_dir=root / f"r{name}", **kw)
+            if name == "b" and epochs == 1 and distributed.is_main():
+                shutil.copy(root / "b" / "last.pt", root / "b1.pt")
+    finally:
+        distributed.cleanup()
+
+
+def test_two_processes_resume_to_the_run_they_would_have_made(tmp_path):
+    """A multi-process run that stops after an epoch and is started again ends with the weights
+    and losses of the run that was never stopped (``dist.nproc: 2``, `stages/rdg.py` relaunched
+    under torchrun after a kill)."""
+    from test_rdg import _state
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_resume_worker, args=(2, port, tmp_path), nprocs=2)
+    ga, da, ha = _state(tmp_path / "a" / "last.pt")
+    gb, db, hb = _state(tmp_path / "b" / "last.pt")
+    assert [h["epoch"] for h in hb] == [1, 2]
+    assert hb[0] == _state(tmp_path / "b1.pt")[2][0]   # resumed: epoch 1's record, its seconds too
+    assert [h["d_loss"] for h in ha] == [h["d_loss"] for h in hb]
+    worst = max((float((a[k].float() - b[k].float()).abs().max()), k)
+                for a, b in ((ga, gb), (da, db)) for k in a)
+    assert worst[0] < 1e-6, worst       # the bound of the one-process test (tests/rdg/test_rdg.py)
