@@ -169,5 +169,6 @@ def main() -> None:
                 f"{k} {v:.3g}" for k, v in rows[-1]["metrics"].items()), file=sys.stderr)
     print(seed_table_of(rows, [args.change] if args.change else []))
 
+
 if __name__ == "__main__":
     main()

@@ -3,21 +3,22 @@ one process at the same global batch (G, discriminators, relation supervisor, EM
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 from dataclasses import replace
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from _dist import free_port, gloo_rank
 from conftest import E, TinyBackbone, TinyImageEncoder, tiny_dg
+from test_rdg import _state, tiny_data
 
 from s2igan import distributed
 from s2igan.rdg.config import RDGConfig, RSConfig
 from s2igan.rdg.relation import ImageEmbedder
 from s2igan.rdg.step import build_nets, global_statistics, train_step
+from s2igan.rdg.train import train_rdg
 
 B, STEPS = 6, 3
 RS = RSConfig(hidden=8, every=1)             # the relation supervisor on every step
@@ -65,26 +66,17 @@ def _run(dg, rdg) -> dict:
 
 
 def _worker(rank, world, port, path, dg, rdg):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    distributed.setup(torch.device("cpu"))
-    try:
+    with gloo_rank(rank, world, port):
         out = _run(dg, rdg)
         if distributed.is_main():
             torch.save(out, path)
-    finally:
-        distributed.cleanup()
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_two_processes_take_the_step_of_one(tmp_path, profile):
     dg, rdg = PROFILES[profile]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     one = _run(dg, rdg)
-    mp.spawn(_worker, args=(2, port, tmp_path / "two.pt", dg, rdg), nprocs=2)
+    mp.spawn(_worker, args=(2, free_port(), tmp_path / "two.pt", dg, rdg), nprocs=2)
     two = torch.load(tmp_path / "two.pt")
     rel = {}
     for step, (a, b) in enumerate(zip(one["losses"], two["losses"])):
@@ -108,40 +100,25 @@ def test_two_processes_take_the_step_of_one(tmp_path, profile):
 
 def _resume_worker(rank, world, port, root):
     """Two processes: 2 epochs straight into a/; 1 epoch, then resumed to 2, into b/."""
-    from test_rdg import tiny_data
-
-    from s2igan.rdg.train import train_rdg
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    distributed.setup(torch.device("cpu"))
-    try:
+    with gloo_rank(rank, world, port):
         dg = replace(tiny_dg(), d_condition="projection", d_match=1.0)
         for name, epochs in (("a", 2), ("b", 1), ("b", 2)):
             torch.distributed.barrier()     # rank 0 has written the checkpoint the others read
             torch.manual_seed(0)            # the same frozen image embedder for every run
-            kw = dict(fine_grained=True, max_steps=2,
-                      embedder=ImageEmbedder(TinyBackbone(), TinyImageEncoder()))
+            embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
             train_rdg(tiny_data(), dg, RS, replace(RDG, epochs=epochs, batch_size=4,
                                                    mode_seeking=1.0),
-                      model_dir=root / name, report_dir=root / f"r{name}", **kw)
+                      model_dir=root / name, report_dir=root / f"r{name}", fine_grained=True,
+                      embedder=embedder, max_steps=2)
             if name == "b" and epochs == 1 and distributed.is_main():
                 shutil.copy(root / "b" / "last.pt", root / "b1.pt")
-    finally:
-        distributed.cleanup()
 
 
 def test_two_processes_resume_to_the_run_they_would_have_made(tmp_path):
     """A multi-process run that stops after an epoch and is started again ends with the weights
     and losses of the run that was never stopped (``dist.nproc: 2``, `stages/rdg.py` relaunched
     under torchrun after a kill)."""
-    from test_rdg import _state
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_resume_worker, args=(2, port, tmp_path), nprocs=2)
+    mp.spawn(_resume_worker, args=(2, free_port(), tmp_path), nprocs=2)
     ga, da, ha = _state(tmp_path / "a" / "last.pt")
     gb, db, hb = _state(tmp_path / "b" / "last.pt")
     assert [h["epoch"] for h in hb] == [1, 2]

@@ -2,7 +2,6 @@
 process at the same global batch; the sharding helpers and the torchrun relaunch."""
 
 import os
-import socket
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from _dist import free_port, gloo_rank
 from test_sen import TINY, write_dataset
 
 from s2igan import distributed
@@ -27,12 +27,6 @@ RTOL = 1e-5     # float32: BN statistics and gradients are summed in another ord
 NO_GRADIENT = {"conv1.bias", "bn1.bias", "conv2.bias", "bn1.running_mean", "bn2.running_mean"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _train(root, model_dir):
     train = load_split(root / "fbank", root / "features", "train")
     tr, va = carve_validation(train, 0.25, np.random.default_rng(0))
@@ -40,21 +34,15 @@ def _train(root, model_dir):
 
 
 def _worker(rank, world, port, root):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    distributed.setup(torch.device("cpu"))
-    try:
+    with gloo_rank(rank, world, port):
         # every rank is handed the same folder: only rank 0 may write into it
         _train(root, root / "ranks")
-    finally:
-        distributed.cleanup()
 
 
 def test_two_processes_train_as_one(tmp_path):
     write_dataset(tmp_path)
     _train(tmp_path, tmp_path / "single")
-    mp.spawn(_worker, args=(2, _free_port(), tmp_path), nprocs=2)
+    mp.spawn(_worker, args=(2, free_port(), tmp_path), nprocs=2)
     one = pd.read_csv(tmp_path / "single" / "loss.csv")
     two = pd.read_csv(tmp_path / "ranks" / "loss.csv")
     assert list(one.columns) == list(two.columns) and len(one) == len(two) == 2
