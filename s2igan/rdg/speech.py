@@ -12,7 +12,8 @@
   encoder and the distinctive classifier) trained on L_D + L_G + ``rdg.sen_weight`` * L_SEN,
   L_SEN = matching (Eq. 6) + distinctive (Eq. 7), Eq. (8), on the batch's captions and the
   cached backbone features of their images. The paper adds "the loss function for training
-  SEN" without a weight: ``sen_weight`` 1.
+  SEN" without a weight: ``sen_weight`` 1. ``sen.feature_regression`` (our addition to the
+  `sen` stage) is not part of this L_SEN: the paper's Eq. (8) is.
 
 The encoder is saved beside the generator as a SEN checkpoint (``speech_encoder.pt``, loadable
 with :func:`s2igan.sen.checkpoint.load_sen`), its EMA with the generator's decay, so that the

@@ -79,6 +79,11 @@ class SENConfig:
     ``batch_groups`` (our choice; the paper: 0) builds each epoch's batches from groups of that
     many classes (images, for scene data) that are nearest neighbours under the current image
     encoder (the cached features for systems without one), :mod:`s2igan.sen.batching`.
+
+    ``feature_regression`` (our choice; the paper: 0) adds to Eq. (8) / (9) a linear regression
+    from the L2-normalised speech embedding to the standardised backbone feature of its image,
+    weighted so (:func:`s2igan.sen.losses.feature_regression_loss`); ``s2igan`` and ``text``
+    only.
     """
 
     kind: str = "s2igan"  # s2igan | teacher_student | classifier | text
@@ -93,6 +98,7 @@ class SENConfig:
     att_hidden: int = 128  # W1 units of Eq. (1); W2 has embed_dim units
     beta: float = 10.0  # smoothing factor of Eq. (3)
     batch_groups: int = 0  # 0: random batches (the paper); k >= 2: hard negatives (batching.py)
+    feature_regression: float = 0.0  # weight of the feature-regression term (losses.py); paper 0
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -136,6 +142,10 @@ class SENConfig:
             raise ValueError("sen.batch_groups must be 0 (random batches) or at least 2 "
                              "(classes per group of hard negatives), not 1")
         at_least("sen.batch_groups", self.batch_groups, 0)
+        at_least("sen.feature_regression", self.feature_regression, 0)
+        if self.feature_regression and self.kind not in ("s2igan", "text"):
+            raise ValueError(f"sen.feature_regression adds to the s2igan / text losses; "
+                             f"sen.kind: {self.kind} has its own objective (set it to 0)")
 
 
 # Settings that may change between a run and its resumption without invalidating last.pt.

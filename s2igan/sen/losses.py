@@ -42,3 +42,17 @@ def distinctive_loss(classifier: torch.nn.Module, speech: torch.Tensor, image: t
     """Eq. (7): one linear classifier ``f`` shared by both modalities over the training classes,
     ``L_d = -mean_i [log P(c_i | f(y_i)) + log P(c_i | f(x_i))]``."""
     return F.cross_entropy(classifier(speech), labels) + F.cross_entropy(classifier(image), labels)
+
+
+def feature_regression_loss(regressor: torch.nn.Module, speech: torch.Tensor,
+                            target: torch.Tensor) -> torch.Tensor:
+    """Our addition (``sen.feature_regression``; not in the paper): the mean squared error of a
+    linear map of the L2-normalised speech embedding ``speech (B, E)`` against ``target (B, D)``,
+    the standardised backbone feature of each caption's image.
+
+    Eq. (6) is met by telling a caption's bag of colours from those of the other captions in the
+    batch, so the embedding need not say which part wears which colour (README "Binding"); the
+    backbone feature does say it, in part, and regressing it asks the embedding to keep that.
+    Like Li et al.'s KDL, Eq. (9) of their paper, it distils the image feature into the speech
+    side, but through a learnt linear head and beside the matching loss, not instead of it."""
+    return F.mse_loss(regressor(F.normalize(speech, dim=-1)), target)

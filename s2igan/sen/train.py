@@ -43,7 +43,7 @@ from s2igan.sen.checkpoint import build_encoders, load_state
 from s2igan.sen.config import RESUMABLE_CHANGES, SENConfig
 from s2igan.sen.data import SENSplit, pad_batch
 from s2igan.sen.evaluate import evaluate_split
-from s2igan.sen.losses import distinctive_loss, matching_loss
+from s2igan.sen.losses import distinctive_loss, feature_regression_loss, matching_loss
 from s2igan.sen.teacher_student import teacher_student_loss
 
 CSV_COLUMNS = ["epoch", "train/loss", "train/match", "train/distinctive", "val/map"]  # s2igan
@@ -52,9 +52,16 @@ TERMS = {"s2igan": ("match", "distinctive"), "teacher_student": ("jel", "norm", 
          "classifier": ("ce",), "text": ("match", "distinctive")}
 
 
-def csv_columns(kind: str = "s2igan") -> list[str]:
-    """``loss.csv`` columns of the system ``sen.kind`` (:data:`CSV_COLUMNS` for s2igan)."""
-    return ["epoch", "train/loss", *[f"train/{t}" for t in TERMS[kind]], "val/map"]
+def loss_terms(cfg: SENConfig) -> tuple[str, ...]:
+    """The loss terms of one configuration: those of ``sen.kind``, + ``regress`` when
+    ``sen.feature_regression`` is on."""
+    return TERMS[cfg.kind] + (("regress",) if cfg.feature_regression > 0 else ())
+
+
+def csv_columns(kind: str = "s2igan", extra: tuple[str, ...] = ()) -> list[str]:
+    """``loss.csv`` columns of the system ``sen.kind`` (:data:`CSV_COLUMNS` for s2igan), with the
+    ``extra`` terms after its own."""
+    return ["epoch", "train/loss", *[f"train/{t}" for t in TERMS[kind] + extra], "val/map"]
 
 
 def fingerprint(train: SENSplit, val: SENSplit) -> str:
@@ -112,7 +119,9 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     if world > 1:
         global_batch_norm(speech)
     classifier = nn.Linear(cfg.embed_dim, n_classes) if use_labels else None
-    modules = [m for m in (speech, image, classifier) if m is not None]
+    regressor = (nn.Linear(cfg.embed_dim, dims["feat_dim"]) if cfg.feature_regression > 0
+                 else None)
+    modules = [m for m in (speech, image, classifier, regressor) if m is not None]
     for m in modules:
         m.to(device)
     params = [p for m in modules for p in m.parameters()]
@@ -136,6 +145,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                 image.load_state_dict(state["image_encoder"])
             if classifier is not None:
                 classifier.load_state_dict(state["classifier"])
+            if regressor is not None:
+                regressor.load_state_dict(state["regressor"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"], rng)
@@ -152,6 +163,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     image_caps = train.image_captions()
     with_caption = np.flatnonzero([len(c) > 0 for c in image_caps])  # skipped clips leave gaps
     features = torch.from_numpy(np.asarray(train.features, np.float32))
+    targets = standardised(features) if regressor is not None else None
+    columns = csv_columns(cfg.kind, loss_terms(cfg)[len(TERMS[cfg.kind]):])
     t0 = time.perf_counter()
 
     bar = tqdm(range(start, cfg.epochs), desc="sen", unit="epoch", initial=start,
@@ -163,7 +176,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         caps = np.array([image_caps[i][rng.integers(len(image_caps[i]))] for i in perm])
         if world > 1:      # (the same draws on every rank; batch_groups orders by floats)
             perm, caps = broadcast((perm, caps))
-        sums, count = dict.fromkeys(("loss", *TERMS[cfg.kind]), 0.0), 0
+        sums, count = dict.fromkeys(("loss", *loss_terms(cfg)), 0.0), 0
         for s in range(0, len(perm), cfg.batch_size):
             rows, crow = perm[s:s + cfg.batch_size], caps[s:s + cfg.batch_size]
             if len(rows) < max(2, world):  # batch norm and the matching loss need two pairs
@@ -177,7 +190,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
                 y = speech(x.to(device), lengths.to(device))  # (B, E)
             terms = batch_losses(cfg, y, features[rows].to(device), keys_all[rows].to(device),
                                  labels_t[rows].to(device) if labels_t is not None else None,
-                                 image, classifier)
+                                 image, classifier, regressor,
+                                 targets[rows].to(device) if targets is not None else None)
             loss = terms["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -202,6 +216,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         state = {"speech_encoder": speech.state_dict(),
                  "image_encoder": image.state_dict() if image is not None else None,
                  "classifier": classifier.state_dict() if classifier is not None else None,
+                 "regressor": regressor.state_dict() if regressor is not None else None,
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "epoch": epoch + 1, "config": to_dict(cfg), "dims": dims, "fingerprint": fp,
                  "history": history, "best": best,
@@ -214,10 +229,10 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
             save_checkpoint(model_dir / "best.pt", state)
         save_checkpoint(last, state)
         if csv_path is not None:
-            write_history(history, csv_path, csv_columns(cfg.kind))
+            write_history(history, csv_path, columns)
         bar.set_postfix(loss=f"{row['train/loss']:.3f}", val_map=f"{val_map:.3f}")
     if csv_path is not None and history and main:
-        write_history(history, csv_path, csv_columns(cfg.kind))
+        write_history(history, csv_path, columns)
     barrier()  # the other ranks go on once rank 0 has written best.pt
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
             "time/train_seconds": round(time.perf_counter() - t0, 2)}
@@ -240,9 +255,17 @@ def epoch_order(cfg: SENConfig, image: nn.Module | None, features: torch.Tensor,
     return neighbour_order(emb, keys, rows, cfg.batch_groups, rng)
 
 
+def standardised(features: torch.Tensor) -> torch.Tensor:
+    """Each feature dimension scaled to zero mean and unit variance over the training images
+    (the target of ``sen.feature_regression``; constant dimensions stay 0)."""
+    std = features.std(dim=0, keepdim=True)
+    return (features - features.mean(dim=0, keepdim=True)) / torch.where(std > 0, std, 1.0)
+
+
 def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: torch.Tensor,
                  labels: torch.Tensor | None, image: nn.Module | None,
-                 classifier: nn.Module | None) -> dict[str, torch.Tensor]:
+                 classifier: nn.Module | None, regressor: nn.Module | None = None,
+                 targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The objective of ``cfg.kind`` on one batch: ``{"loss", <its TERMS>}``.
 
     ``y (B, E)`` speech embeddings, ``features (B, D)`` the cached backbone features of their
@@ -254,6 +277,10 @@ def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: 
       KDL (9), the features being the teacher (:func:`teacher_student_loss`).
     * ``classifier``: cross-entropy of ``classifier(y)`` against the class labels.
     * ``text``: as ``s2igan``, ``y`` being the text encoder's embeddings of the captions.
+
+    With a ``regressor`` (``sen.feature_regression``), ``s2igan`` and ``text`` add that weight
+    times :func:`~s2igan.sen.losses.feature_regression_loss` against ``targets (B, D)``, the
+    standardised features, as the term ``regress``.
     """
     if cfg.kind == "teacher_student":
         return teacher_student_loss(y, features, keys, cfg.teacher_student)
@@ -264,7 +291,11 @@ def batch_losses(cfg: SENConfig, y: torch.Tensor, features: torch.Tensor, keys: 
     l_m = matching_loss(y, xi, keys, cfg.beta)
     l_d = (distinctive_loss(classifier, y, xi, labels)
            if classifier is not None else torch.zeros((), device=y.device))
-    return {"loss": l_m + l_d, "match": l_m, "distinctive": l_d}  # Eq. (8) / (9)
+    out = {"loss": l_m + l_d, "match": l_m, "distinctive": l_d}  # Eq. (8) / (9)
+    if regressor is not None:
+        out["regress"] = feature_regression_loss(regressor, y, targets)
+        out["loss"] = out["loss"] + cfg.feature_regression * out["regress"]
+    return out
 
 
 def validate(speech, image, val: SENSplit, kind: str, cfg: SENConfig, device) -> float:
