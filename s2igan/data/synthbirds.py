@@ -177,8 +177,12 @@ def bird_parts(attrs: dict[str, str], rng: np.random.Generator) -> tuple[list[tu
     wing_angle = np.deg2rad(rng.choice([rng.uniform(-8, 8), rng.uniform(15, 40)]))
     lw = 0.035
     cmds: list[tuple] = []
-    poly = lambda pts, fill: cmds.append(("polygon", pts, fill, OUTLINE, lw))
-    line = lambda pts, w: cmds.append(("line", np.asarray(pts, float), HORN, None, w))
+
+    def poly(pts, fill):
+        cmds.append(("polygon", pts, fill, OUTLINE, lw))
+
+    def line(pts, w):
+        cmds.append(("line", np.asarray(pts, float), HORN, None, w))
 
     # legs and feet (behind the body)
     foot_y = ry + rng.uniform(0.45, 0.6)

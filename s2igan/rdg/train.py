@@ -69,9 +69,11 @@ def _configs(dg: DGConfig, rs: RSConfig, rdg: RDGConfig) -> dict:
 
 def _same_run(saved: dict, current: dict) -> bool:
     """A checkpoint may be resumed if everything but the epoch count is unchanged."""
-    strip = lambda c: {**c, "rdg": {k: v for k, v in c["rdg"].items() if k != "epochs"}}  # noqa
-    norm = lambda c: {s: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-                      for s, d in strip(c).items()}  # noqa
+    def norm(c: dict) -> dict:
+        c = {**c, "rdg": {k: v for k, v in c["rdg"].items() if k != "epochs"}}
+        return {s: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+                for s, d in c.items()}
+
     return norm(saved) == norm(current)
 
 
