@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from s2igan.sen.data import rows_by_label
+
 POOL = 2048   # keys grouped together at most (a (POOL, POOL) similarity; scene data has many)
 
 
@@ -53,9 +55,7 @@ def neighbour_order(emb: np.ndarray, keys: np.ndarray, rows: np.ndarray, size: i
     for start in range(0, len(order), POOL):
         chunk = order[start:start + POOL]
         groups += [chunk[g] for g in greedy_groups(means[chunk] @ means[chunk].T, size, rng)]
-    by_key = np.argsort(inv, kind="stable")
-    bounds = np.searchsorted(inv[by_key], np.arange(len(uniq) + 1))
-    members = [rng.permutation(rows[by_key[bounds[k]:bounds[k + 1]]]) for k in range(len(uniq))]
+    members = [rng.permutation(rows[at]) for at in rows_by_label(inv, len(uniq))]
     out = []
     for r in range(max(len(m) for m in members)):
         out += [members[k][r] for g in rng.permutation(len(groups)) for k in groups[g]

@@ -15,6 +15,14 @@ from s2igan.arrays import Ragged, load_vectors
 from s2igan.io import BadInputError
 
 
+def rows_by_label(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each label ``0 .. n - 1``, the positions in ``labels`` that hold it, in order (an
+    empty array for a label that does not occur)."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
+
+
 @dataclass
 class SENSplit:
     """Captions and images of one split. ``caption_image[k]`` = row of caption k's image."""
@@ -30,9 +38,7 @@ class SENSplit:
 
     def image_captions(self) -> list[np.ndarray]:
         """Caption rows of every image (row order of ``images``)."""
-        order = np.argsort(self.caption_image, kind="stable")
-        bounds = np.searchsorted(self.caption_image[order], np.arange(len(self.images) + 1))
-        return [order[bounds[i]:bounds[i + 1]] for i in range(len(self.images))]
+        return rows_by_label(self.caption_image, len(self.images))
 
     def subset(self, image_rows: np.ndarray, max_captions: int = 0) -> "SENSplit":
         """The images ``image_rows`` (and their captions, at most ``max_captions`` per image

@@ -9,8 +9,13 @@ from test_sen import TINY, write_dataset
 from s2igan.sen.batching import greedy_groups, neighbour_order
 from s2igan.sen.checkpoint import load_state
 from s2igan.sen.config import SENConfig
-from s2igan.sen.data import carve_validation, load_split
+from s2igan.sen.data import carve_validation, load_split, rows_by_label
 from s2igan.sen.train import train_sen
+
+
+def test_rows_by_label_in_order_with_empty_labels():
+    got = rows_by_label(np.array([2, 0, 2, 1, 0]), 4)
+    assert [g.tolist() for g in got] == [[1, 4], [3], [0, 2], []]
 
 
 def clustered(n_clusters=4, per_cluster=3, dim=16, seed=0):
