@@ -9,6 +9,7 @@ captions, plus the noise diversity, against training steps (the JSON also record
 training minutes of the epochs; read them as minutes only on an otherwise idle machine).
 
 usage: python scripts/fidelity_curve.py [--steps 6000] [--every 4] [--scratch /tmp/curve]
+       python scripts/fidelity_curve.py --plot-only
 """
 
 from __future__ import annotations
@@ -60,10 +61,16 @@ def plot(rows: list[dict], path: Path) -> None:
                 label=f"{a}, unseen classes")
         ax.plot(steps, [r[f"seen/acc_{a}"] for r in rows], "--", color=f"C{k}",
                 label=f"{a}, seen classes")
+    per_step = rows[-1]["train_minutes"] / max(steps[-1], 1)   # the run's mean step time
+    if per_step > 0:     # training minutes on a second axis (read as minutes on an idle machine)
+        top = ax.secondary_xaxis("top", functions=(lambda x: x * per_step,
+                                                   lambda m: m / per_step))
+        top.set_xlabel("training minutes (this run's mean step time)")
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.axhline(0.6, color="black", lw=0.8, ls=":")
     ax.set(xlabel="RDG training steps (batch 24)", ylabel="attribute accuracy (judge)",
-           ylim=(0, 1), title="Generated birds: part colours against training time")
+           ylim=(0, 1))
+    ax.set_title("Generated birds: part colours against training time", pad=8)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,13 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=4, help="epochs between two scores")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-curve"))
     ap.add_argument("--out", type=Path, default=Path("reports/curves"))
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the figure from --out's fidelity_curve.json, train nothing")
     args = ap.parse_args()
+    if args.plot_only:
+        rows = json.loads((args.out / "fidelity_curve.json").read_text())["rows"]
+        plot(rows, args.out / "fidelity_curve.png")
+        return
     params = load_params()
     dg = from_dict(DGConfig, params.get("dg"), "dg")
     rs = from_dict(RSConfig, params.get("rs"), "rs")
