@@ -37,14 +37,12 @@ from s2igan.rdg.config import DGConfig
 from s2igan.rdg.data import image_features_in_order
 
 
-def fitted_condition(frame, embeddings: Path, features: Path, dg: DGConfig
-                     ) -> ConditionProjection:
+def fitted_condition(embeddings: Path, features: Path, dg: DGConfig) -> ConditionProjection:
     """The generator's projection fitted on the training captions, as the `rdg` stage fits it."""
     index, speech = load_vectors(embeddings, "train_speech")
     speech = np.asarray(speech, np.float64)
     feats = image_features_in_order(features, "train", index["image_id"])
-    classes = frame.drop_duplicates("image_id").set_index("image_id").loc[
-        index["image_id"], "class_id"].to_numpy()
+    classes = index["class_id"].to_numpy()     # the embed stage records each caption's class
     project = ConditionProjection(speech.shape[1], dg.condition_dims)
     project.set(*fit_projection(dg.condition_projection, speech, classes, dg.condition_dims,
                                 feats))
@@ -75,7 +73,7 @@ def main() -> None:
     prepared, embeddings, features = (Path("data/prepared"), Path("data/embeddings"),
                                       Path("data/features"))
     frame = mf.read(prepared / "manifest.parquet")
-    project = fitted_condition(frame, embeddings, features, dg)
+    project = fitted_condition(embeddings, features, dg)
     row = {"label": args.label, "sen": params["sen"],
            "dg": {k: params["dg"][k] for k in ("condition_projection", "condition_dims")}}
     sen_metrics = Path("reports/sen/metrics.json")

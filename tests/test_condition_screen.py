@@ -59,7 +59,7 @@ def _workspace(tmp_path: Path, wing_in_speech: bool) -> pd.DataFrame:
 def test_condition_keeps_what_speech_and_image_share(tmp_path, wing_in_speech):
     frame = _workspace(tmp_path, wing_in_speech)
     dg = DGConfig(condition_projection="cca", condition_dims=4)
-    project = screen.fitted_condition(frame, tmp_path / "emb", tmp_path / "feat", dg)
+    project = screen.fitted_condition(tmp_path / "emb", tmp_path / "feat", dg)
     assert project.weight.shape == (8, 4)
     scores = screen.condition_probe(frame, tmp_path / "emb", project)
     assert scores["probe/condition_crown"] == 1.0
