@@ -35,7 +35,10 @@ def _image_bytes(frame):
 def test_deterministic_and_worker_independent(tiny, tmp_path):
     frame, out = tiny
     again = generate(from_dict(SynthBirdsConfig, {**TINY.__dict__, "workers": 2}), tmp_path, 0)
-    strip = lambda f: f.drop(columns="image_path").reset_index(drop=True)
+
+    def strip(f):
+        return f.drop(columns="image_path").reset_index(drop=True)
+
     assert strip(frame).equals(strip(again))
     assert _image_bytes(frame) == _image_bytes(again)
     other = generate(TINY, tmp_path / "s1", seed=1)

@@ -24,7 +24,10 @@ def test_probe_reads_an_attribute_that_is_a_direction_and_not_one_that_is_not():
     rng = np.random.default_rng(0)
     centres = [np.array([3.0, 0, 0]), np.array([-3.0, 0, 0])]
     train_x, test_x = _clusters(rng, 50, centres, 0.5), _clusters(rng, 40, centres, 0.5)
-    colour = lambda n: ["red"] * n + ["blue"] * n
+
+    def colour(n):
+        return ["red"] * n + ["blue"] * n
+
     train = pd.DataFrame({"colour": colour(50), "shape": rng.choice(["a", "b"], 100)})
     test = pd.DataFrame({"colour": colour(40), "shape": rng.choice(["a", "b"], 80)})
     acc = attribute_probe(train_x, train, test_x, test)
@@ -34,7 +37,8 @@ def test_probe_reads_an_attribute_that_is_a_direction_and_not_one_that_is_not():
 
 def test_probe_skips_an_attribute_with_one_training_value():
     x = np.eye(4)
-    acc = attribute_probe(x, pd.DataFrame({"size": ["s"] * 4}), x, pd.DataFrame({"size": ["s"] * 4}))
+    same = pd.DataFrame({"size": ["s"] * 4})
+    acc = attribute_probe(x, same, x, same)
     assert acc == {}
 
 
