@@ -10,7 +10,10 @@ Runs after `dvc repro` on its outputs. ``--condition``:
 * ``probe``: a diagnostic that uses the attribute labels: the scores of a linear probe (ridge,
   one per attribute, fitted on the training captions' SEN embeddings) for every attribute value,
   through the oracle's projection. It shows what the SEN's linearly readable information gives
-  the generator once it is presented part by part.
+  the generator once it is presented part by part;
+* ``vectors``: speech vectors of another encoder, ``--vectors DIR`` holding ``train_speech.npy``
+  and ``test_speech.npy`` in the row order of ``data/embeddings`` (a SEN variant screened
+  outside the pipeline), normalised.
 
 Each writes the replaced embeddings to ``<scratch>/<condition>/embeddings`` (image embeddings
 copied), trains there with ``--set section.key=value`` overrides (e.g.
@@ -59,7 +62,8 @@ def oracle(frame: pd.DataFrame, ids: pd.DataFrame, dim: int) -> np.ndarray:
 
 def probe_scores(frame: pd.DataFrame, ids: dict[str, pd.DataFrame], vectors: dict[str, np.ndarray],
                  dim: int) -> dict[str, np.ndarray]:
-    """{split: (N, dim)} ridge-probe scores of every attribute value, projected like :func:`oracle`."""
+    """{split: (N, dim)} ridge-probe scores of every attribute value, projected like
+    :func:`oracle`."""
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
 
@@ -82,7 +86,17 @@ def class_mean(ids: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
     return pd.DataFrame(vectors).groupby(ids["class_id"].to_numpy()).transform("mean").to_numpy()
 
 
-def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path) -> Path:
+def given_vectors(folder: Path, split: str, n: int) -> np.ndarray:
+    """``folder/<split>_speech.npy``, which must hold one row per caption of the split."""
+    v = np.load(folder / f"{split}_speech.npy").astype(np.float64)
+    if v.ndim != 2 or len(v) != n:
+        raise SystemExit(f"{folder / f'{split}_speech.npy'}: expected {n} rows (the captions "
+                         f"of data/embeddings/{split}_speech), got shape {v.shape}")
+    return v
+
+
+def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path,
+                        vectors: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     probe = None
     if condition == "probe":
@@ -101,6 +115,8 @@ def replaced_embeddings(condition: str, frame: pd.DataFrame, out: Path) -> Path:
             v = class_mean(ids, v)
         elif condition == "probe":
             v = probe[split]
+        elif condition == "vectors":
+            v = given_vectors(vectors, split, len(ids))
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
         np.save(out / f"{split}_speech.npy", v.astype(np.float32))
     return out
@@ -119,23 +135,29 @@ def overrides(pairs: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--condition", choices=("sen", "oracle", "classmean", "probe"), default="sen")
+    ap.add_argument("--condition", choices=("sen", "oracle", "classmean", "probe", "vectors"),
+                    default="sen")
+    ap.add_argument("--vectors", type=Path, help="--condition vectors: the folder of them")
+    ap.add_argument("--label", default="", help="recorded in the line (default: the condition)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-condition"))
     ap.add_argument("--out", type=Path, default=Path("reports/curves/condition_diagnostic.jsonl"))
     args = ap.parse_args()
+    if (args.condition == "vectors") != (args.vectors is not None):
+        raise SystemExit("--vectors DIR goes with --condition vectors, and only with it")
     over = overrides(args.set)
     params = load_params()
     sec = {k: {**params.get(k, {}), **over.get(k, {})} for k in ("dg", "rs", "rdg")}
     frame = mf.read(Path("data/prepared/manifest.parquet"))
-    run = args.scratch / args.condition
-    emb = replaced_embeddings(args.condition, frame, run / "embeddings")
+    run = args.scratch / (args.label or args.condition).replace("/", "_")
+    emb = replaced_embeddings(args.condition, frame, run / "embeddings", args.vectors)
     t = time.time()
     train_from_paths(Path("data/prepared"), emb, Path("data/features"), Path("models/sen"),
                      run / "models", run / "reports", from_dict(DGConfig, sec["dg"], "dg"),
                      from_dict(RSConfig, sec["rs"], "rs"), from_dict(RDGConfig, sec["rdg"], "rdg"),
                      weights=None)
-    row = {"condition": args.condition, "set": over, "train_seconds": round(time.time() - t)}
+    row = {"condition": args.condition, "label": args.label, "set": over,
+           "train_seconds": round(time.time() - t)}
     row.update(score(run / "models", frame, emb, Judges.load("models/judge/judge.pt")))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a") as fh:
