@@ -244,7 +244,7 @@ class Bundle:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise BadInputError(None, f"n must be an int >= 1, got {n!r}")
         fbank = self.filterbank(audio_or_wave, sample_rate)
-        emb = embed_fbanks(self.speech_encoder, [fbank])                     # (1, E)
+        emb = embed_fbanks(self.generator.speech_input(self.speech_encoder), [fbank])  # (1, E')
         return sample(self.generator, emb.repeat(n, 1), self.noise(n, seed))  # (n, 3, S, S)
 
     def generate(self, audio_or_wave: AudioInput, n: int = 1, seed: int = 0,

@@ -18,7 +18,9 @@ Runs after `dvc repro` on its outputs. ``--condition``:
 Each writes the replaced embeddings to ``<scratch>/<condition>/embeddings`` (image embeddings
 copied), trains there with ``--set section.key=value`` overrides (e.g.
 ``--set rs.enabled=false --set dg.condition_projection=lda``), scores, and appends one JSON
-line to ``--out``.
+line to ``--out``. The generator reads the replaced vectors alone: ``dg.condition_vlad`` (the
+VLAD of the SEN's frame states) falls back to 0, as the `rdg` stage says, because a VLAD of the
+SEN's states would not belong to them.
 
 usage: python scripts/condition_diagnostic.py --condition oracle --set rs.enabled=false
 """

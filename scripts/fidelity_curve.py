@@ -33,7 +33,7 @@ from s2igan.evaluate.fidelity import (attributes_of, diversity_score, judged_acc
 from s2igan.evaluate.judge import Judges
 from s2igan.io import write_json
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.run import train_from_paths
+from s2igan.rdg.run import generator_vectors, train_from_paths
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
 
 matplotlib.use("Agg")
@@ -44,6 +44,7 @@ COLOURS = ("crown", "wing", "belly")
 
 def score(model_dir: Path, frame: pd.DataFrame, embeddings: Path, judges: Judges) -> dict:
     g = load_generator(model_dir / "generator.pt")
+    embeddings = generator_vectors(model_dir, embeddings, g)     # dg.condition_vlad: its own
     index, speech = load_vectors(embeddings, "test_speech")
     y = torch.from_numpy(np.asarray(speech)).float()
     gen = generate(g, y, fixed_noise(len(y), g.cfg.z_dim, 0))
@@ -106,7 +107,8 @@ def main() -> None:
         epochs += args.every
         train_from_paths(prepared, embeddings, Path("data/features"), Path("models/sen"),
                          args.scratch / "models", args.scratch / "reports", dg, rs,
-                         replace(rdg, epochs=epochs), weights=params["features"]["weights"])
+                         replace(rdg, epochs=epochs), weights=params["features"]["weights"],
+                         fbank=Path("data/fbank"))
         history = pd.read_csv(args.scratch / "reports" / "loss.csv")
         row = {"epochs": epochs, "steps": epochs * steps_per_epoch,
                "train_minutes": round(float(history["seconds"].sum()) / 60, 2),

@@ -43,7 +43,7 @@ from s2igan.evaluate.run import EvalConfig, backbone_features, fid_and_is
 from s2igan.features.extract import load_features_backbone
 from s2igan.io import write_json
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.run import train_from_paths
+from s2igan.rdg.run import generator_vectors, train_from_paths
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -76,7 +76,7 @@ def quality(model_dir: Path, frame, embeddings: Path, features: Path, judges: Ju
             real_feats: np.ndarray | None, backbone) -> dict:
     """FID and IS of the generated unseen test images, as the evaluate stage computes them."""
     g = load_generator(model_dir / "generator.pt")
-    _, speech = load_vectors(embeddings, "test_speech")
+    _, speech = load_vectors(generator_vectors(model_dir, embeddings, g), "test_speech")
     y = torch.from_numpy(np.asarray(speech)).float()
     gen = generate(g, y, fixed_noise(len(y), g.cfg.z_dim, 0), 64)
     m = fid_and_is(gen, backbone_features(backbone, gen, 64), real_feats, judges, backbone,
@@ -151,7 +151,7 @@ def main() -> None:
             t0 = time.time()
             train_from_paths(prepared, embeddings, features, Path("models/sen"),
                              run_dir / "models", run_dir / "reports", dg, rs, rdg,
-                             weights=base["features"]["weights"])
+                             weights=base["features"]["weights"], fbank=Path("data/fbank"))
             if real_feats is None:
                 real_table = mf.images(frame[frame["split"] == "test"])
                 real = load_images(real_table, (dg.image_sizes[-1],), desc="load test images")[0]

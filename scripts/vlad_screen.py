@@ -42,86 +42,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from s2igan.arrays import Ragged
 from s2igan.config import from_dict, load_params
 from s2igan.data import manifest as mf
 from s2igan.evaluate.fidelity import attributes_of
 from s2igan.metrics.diagnostics import attribute_probe, part_entanglement
-from s2igan.rdg.condition import _whitening, canonical_correlations
+from s2igan.rdg.condition import weighted_cca
 from s2igan.rdg.data import image_features_in_order
 from s2igan.sen.checkpoint import load_sen
-from s2igan.sen.data import pad_batch
-from s2igan.sen.model import attention_pool, recurrent
+from s2igan.sen.evaluate import embed_speech
+from s2igan.sen.vlad import SpeechWithVLAD, fit_centres, sample_states
 from s2igan.speech.frontend import FbankConfig, SpeechFrontend
 
 PARTS = ("crown", "wing", "belly")
 
 
-@torch.no_grad()
-def frame_states(encoder, fbank: Ragged, batch_size: int = 64
-                 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The BiGRU states ``(T_i, 2H)`` of every caption and its SEN embedding ``(N, 2H)``
-    (Eq. 1-2, L2-normalised, as the embed stage writes it), in the Ragged's order."""
-    states, pooled = [], []
-    for start in range(0, len(fbank), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(fbank)))
-        x, lengths = pad_batch(fbank, rows)
-        conv, steps = encoder._convolved(x, lengths)
-        h = recurrent(encoder.gru, conv, steps, "torch")                 # (B, T, 2H)
-        pooled.append(F.normalize(attention_pool(h, steps, encoder.att_w1, encoder.att_w2),
-                                  dim=-1).numpy())
-        states += [h[i, :int(steps[i])].numpy().astype(np.float32) for i in range(len(rows))]
-    return states, np.concatenate(pooled)
-
-
-def fit_centres(states: list[np.ndarray], k: int, per_caption: int, seed: int) -> np.ndarray:
-    """``(k, 2H)`` k-means centres of at most ``per_caption`` states drawn from each caption."""
-    from sklearn.cluster import MiniBatchKMeans   # here: sklearn takes ~1 s to import
-
-    rng = np.random.default_rng(seed)
-    sample = np.concatenate([s[rng.choice(len(s), min(len(s), per_caption), replace=False)]
-                             for s in states])
-    km = MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=4096).fit(sample)
-    return km.cluster_centers_.astype(np.float32)
-
-
-def vlad(states: list[np.ndarray], centres: np.ndarray) -> np.ndarray:
-    """``(N, k * 2H)``: each caption's states assigned to their nearest centre, the residuals
-    summed per centre, every per-centre sum L2-normalised (an empty centre stays 0), the whole
-    vector L2-normalised."""
-    k, d = centres.shape
-    out = np.zeros((len(states), k, d), np.float32)
-    c2 = (centres ** 2).sum(1)
-    for i, s in enumerate(states):
-        nearest = np.argmin(c2[None, :] - 2 * s @ centres.T, axis=1)     # (T,) squared distance
-        np.add.at(out[i], nearest, s - centres[nearest])
-    norms = np.linalg.norm(out, axis=2, keepdims=True)
-    out = (out / np.where(norms > 0, norms, 1)).reshape(len(states), -1)   # empty sums stay 0
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
 def cca_condition(train: np.ndarray, features: np.ndarray, others: list[np.ndarray], pca: int,
                   dims: int, feature_pca: int | None = None) -> list[np.ndarray]:
-    """The `rdg` stage's ``cca`` condition with ``pca`` whitened components per side: the
-    leading ``dims`` canonical directions of ``train`` against ``features``, weighted by their
-    correlation, applied to ``train`` and each of ``others``, rows L2-normalised.
-
-    ``feature_pca`` (default: ``pca``) whitens the image side to fewer components than the
-    speech side: the training set has about 1,000 distinct images, and whitening their features
-    to 1,024 components lets every canonical direction fit the training pairs (correlations
-    0.91-1.0 on training captions, about 0 on unseen ones beyond the 16th)."""
-    if feature_pca is None or feature_pca == pca:
-        mean, a, rho = canonical_correlations(train, features, pca)
-    else:   # the stage's computation with two sizes (condition.py keeps one for both sides)
-        mean, wx = _whitening(train, pca)
-        fmean, wf = _whitening(features, feature_pca)
-        u, rho, _ = np.linalg.svd(((train - mean) @ wx).T @ ((features - fmean) @ wf)
-                                  / len(train))
-        a = wx @ u[:, :len(rho)]
-    k = min(dims, len(rho))
-    w = a[:, :k] * rho[None, :k]
+    """The `rdg` stage's ``cca`` condition with ``pca`` whitened components of the vectors and
+    ``feature_pca`` (default: ``pca``) of the image features: the leading ``dims`` canonical
+    directions of ``train`` against ``features``, weighted by their correlation, applied to
+    ``train`` and each of ``others``, rows L2-normalised."""
+    mean, w = weighted_cca(train, features, dims, pca, feature_pca)
     out = []
     for x in [train, *others]:
         y = (x - mean) @ w
@@ -180,15 +123,16 @@ def main() -> None:
     fbanks = {split: Ragged.load("data/fbank", split, mmap=False) for split in ("train", "test")}
     if voice != "none":
         fbanks["heldout"] = heldout_fbank(frame, fbanks["test"].index, params, voice)
-    states, pooled = {}, {}
-    for split, fbank in fbanks.items():
-        states[split], p = frame_states(encoder, fbank)
-        pooled[split] = p.astype(np.float64)
     tr_index = fbanks["train"].index
     tr_attrs, te_attrs = (attributes_of(frame, fbanks[s].index["id"], "caption_id")
                           for s in ("train", "test"))
-    centres = fit_centres(states["train"], args.clusters, args.per_caption, args.seed)
-    vlads = {s: vlad(v, centres).astype(np.float64) for s, v in states.items()}
+    centres = fit_centres(sample_states(encoder, fbanks["train"], args.per_caption, args.seed),
+                          args.clusters, args.seed)
+    model = SpeechWithVLAD(encoder, torch.from_numpy(centres))
+    both = {s: embed_speech(model, f).astype(np.float64) for s, f in fbanks.items()}
+    E = both["train"].shape[1] - centres.size
+    pooled = {s: v[:, :E] for s, v in both.items()}
+    vlads = {s: v[:, E:] for s, v in both.items()}
     features = np.asarray(image_features_in_order(Path("data/features"), "train",
                                                   tr_index["image_id"]), np.float64)
     row = {"clusters": args.clusters, "pca": args.pca, "feature_pca": args.feature_pca,

@@ -15,7 +15,8 @@ from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.device import resolve_device
 from s2igan.distributed import DistConfig, barrier, cleanup, is_main, relaunch, setup
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
-from s2igan.rdg.run import EMBEDDINGS_DIR, final_metrics, summary_line, train_from_paths
+from s2igan.rdg.run import (CONDITION_DIR, EMBEDDINGS_DIR, final_metrics, summary_line,
+                            train_from_paths)
 from s2igan.sen.config import SENConfig
 from s2igan.stage import publish, resume_dir, run_stage
 from s2igan.tracking import StageRun, stage_params
@@ -54,7 +55,7 @@ def main(prepared: str, embeddings: str, fbank: str, features: str, sen_dir: str
                          work, reports, dg, rs, rdg,
                          weights=params["features"]["weights"], log_step=run.log_step,
                          fbank=Path(fbank), sen=sen)
-        publish(work, model_dir, folders=(EMBEDDINGS_DIR,))
+        publish(work, model_dir, folders=(EMBEDDINGS_DIR, CONDITION_DIR))
         for png in sorted((reports / "samples").glob("epoch_*.png")):   # epoch_NNN.png
             run.log_image(png, key="samples", step=int(png.stem.split("_")[1]))
         run.log_artifact(reports / "loss.csv")

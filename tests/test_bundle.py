@@ -309,3 +309,39 @@ def test_a_generator_with_a_fitted_condition_projection_bundles_and_generates_th
     assert bundle.generator.project.weight.abs().sum() > 0
     got = np.stack([np.asarray(im) for im in bundle.generate(wav, n=2, seed=5)])
     np.testing.assert_array_equal(got, reference_images(sen_checkpoint, gen, wav, 2, 5))
+
+
+def test_a_vlad_generator_bundles_and_reads_the_vlad_of_the_spoken_description(
+        tmp_path, sen_checkpoint, wav):
+    """dg.condition_vlad (the embedded default): the centres travel in the bundle, and the
+    generator reads the SEN embedding followed by the VLAD of the description's frame states."""
+    from dataclasses import replace
+
+    from s2igan.sen.vlad import vlad_pool
+
+    torch.manual_seed(0)
+    k = 3
+    dg = replace(tiny_dg(), condition_projection="cca", condition_dims=4, condition_vlad=k)
+    g = Generator(dg, E).eval()
+    assert g.input_dim == E * (1 + k)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(k, E)).astype(np.float32)
+    g.project.set(np.zeros(E * (1 + k)), rng.normal(size=(E * (1 + k), 4)), centres)
+    gen = tmp_path / "generator.pt"
+    save_checkpoint(gen, {"generator": g.state_dict(), "config": to_dict(dg), "embed_dim": E})
+    write_bundle(tmp_path / "bundle", sen_checkpoint, gen, FBANK, TTS, BACKBONE)
+    bundle = load_bundle(tmp_path / "bundle")
+    np.testing.assert_array_equal(bundle.generator.project.centres.numpy(), centres)
+    speech = load_sen(sen_checkpoint)[0]
+    x = torch.from_numpy(SpeechFrontend(FBANK).audio_fbank(wav))[None]
+    lengths = torch.tensor([x.shape[1]])
+    with torch.no_grad():
+        h, steps = speech.states(x, lengths)
+        y = torch.cat([speech(x, lengths), vlad_pool(h, steps, torch.from_numpy(centres))], 1)
+    z = torch.stack([torch.randn(dg.z_dim, generator=torch.Generator().manual_seed(5 + i))
+                     for i in range(2)])
+    ref = sample(g, y.repeat(2, 1), z)
+    torch.testing.assert_close(bundle.images(wav, n=2, seed=5), ref, atol=1, rtol=0)
+    # the VLAD part matters: the same description without it gives other images
+    y0 = torch.cat([y[:, :E], torch.zeros_like(y[:, E:])], 1)
+    assert not torch.equal(sample(g, y0.repeat(2, 1), z), ref)

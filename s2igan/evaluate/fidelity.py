@@ -50,12 +50,13 @@ def attributes_of(frame: pd.DataFrame, ids, key: str) -> pd.DataFrame:
 
 
 def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path,
-                 project: Callable[[torch.Tensor], torch.Tensor] | None = None
-                 ) -> dict[str, float]:
+                 project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 vectors: Path | None = None) -> dict[str, float]:
     """``probe/<speech|image|features>_<attr>``: train-class probe, unseen-class accuracy.
     ``binding/<speech|image|features|condition>_<p>_<q>``: :func:`part_entanglement` of the
-    training vectors between two colour parts (``condition``: the speech embeddings through
-    ``project``, the generator's fitted projection, i.e. what F^ca reads).
+    training vectors between two colour parts (``condition``: the generator's input vectors,
+    ``vectors/train_speech`` (default: the speech embeddings), through ``project``, the
+    generator's fitted projection, i.e. what F^ca reads).
     No ``probe/image_*`` without SEN image embeddings (``sen.kind: classifier`` has none)."""
     sources = {"speech": (embeddings, "{split}_speech", "caption_id"),
                "image": (embeddings, "{split}_image", "image_id"),
@@ -72,8 +73,9 @@ def probe_scores(frame: pd.DataFrame, embeddings: Path, features: Path,
         out.update({f"probe/{name}_{a}": v for a, v in acc.items()})
         out.update(_binding(name, *parts["train"]))
         if name == "speech" and project is not None:
+            x = parts["train"][0] if vectors is None else load_vectors(vectors, "train_speech")[1]
             with torch.no_grad():
-                y = project(torch.from_numpy(parts["train"][0]).float()).double().numpy()
+                y = project(torch.from_numpy(np.asarray(x)).float()).double().numpy()
             out.update(_binding("condition", y, parts["train"][1]))
     return out
 

@@ -33,7 +33,7 @@ from s2igan.features.extract import load_features_backbone
 from s2igan.metrics.fid import fid
 from s2igan.metrics.inception_score import inception_score
 from s2igan.metrics.retrieval import mean_average_precision, recall_at_k, relevance
-from s2igan.rdg.run import eval_split, speech_sources
+from s2igan.rdg.run import eval_split, generator_vectors, speech_sources
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
 from s2igan.sen.checkpoint import load_sen, load_state
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks, pad_fbanks
@@ -160,8 +160,8 @@ def fid_and_is(gen: torch.Tensor, gen_feats: np.ndarray, real_feats: np.ndarray,
         classifier = f"judge CNN over {len(judges.class_ids)} classes (models/judge)"
     else:
         with torch.no_grad():
-            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device)).softmax(-1).cpu()
-                               for i in range(0, len(gen), 64)]).numpy()
+            probs = torch.cat([backbone.classify(to_float(gen[i:i + 64]).to(device))
+                               .softmax(-1).cpu() for i in range(0, len(gen), 64)]).numpy()
         classifier = f"{backbone.name} ImageNet classes"
     splits = max(1, min(is_splits, len(gen) // 50))
     is_mean, is_std = inception_score(probs, splits)
@@ -182,12 +182,17 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     end_to_end, the encoder the `rdg` stage trained and the embeddings it wrote (``rdg_dir``)."""
     device = resolve_device(cfg.device)
     embeddings, sen_checkpoint, speech_source = speech_sources(rdg_dir, embeddings, sen_dir)
+    speech_encoder, _, sen_cfg = load_sen(sen_checkpoint, device, speech_only=True)
     frame = mf.read(prepared / "manifest.parquet")
     fine_grained = frame.attrs.get("kind", "fine_grained") == "fine_grained"
     split = eval_split(frame)
-    index, speech = load_vectors(embeddings, f"{split}_speech")
-    captions = frame.set_index("caption_id").loc[index["id"]].reset_index()
     g = load_generator(rdg_dir / "generator.pt", device)
+    # what the generator reads: the SEN embeddings, or with dg.condition_vlad the embeddings
+    # followed by the VLAD of their frame states, as the rdg stage wrote them
+    vectors = generator_vectors(rdg_dir, embeddings, g)
+    index, speech = load_vectors(vectors, f"{split}_speech")
+    captions = frame.set_index("caption_id").loc[index["id"]].reset_index()
+    reads = g.speech_input(speech_encoder)     # filterbanks -> what the generator reads
     size = g.cfg.image_sizes[-1]
     z = fixed_noise(len(index), g.cfg.z_dim, cfg.seed)
     gen = generate(g, torch.from_numpy(np.asarray(speech)).float(), z, cfg.batch_size)
@@ -211,7 +216,6 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
                               real_table["image_id"].to_numpy(), gen_feats,
                               captions["class_id"].to_numpy(), captions["image_id"].to_numpy(),
                               fine_grained, cfg))
-    speech_encoder, _, sen_cfg = load_sen(sen_checkpoint, device, speech_only=True)
     if speech_source == "rdg":   # (absent with the pretrained SEN: the default's keys unchanged)
         m["protocol/speech_encoder"] = (f"{load_state(sen_checkpoint).get('trained_by')}, "
                                         f"{sen_checkpoint.name} of the rdg stage")
@@ -222,18 +226,18 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
         if cfg.probes:
-            m.update(probe_scores(frame, embeddings, features, g.project))
+            m.update(probe_scores(frame, embeddings, features, g.project, vectors))
         if cfg.seen_captions:
-            m.update(seen_class_scores(g, judges, frame, embeddings, cfg.seen_captions, cfg.seed,
+            m.update(seen_class_scores(g, judges, frame, vectors, cfg.seen_captions, cfg.seed,
                                        cfg.batch_size))
         voices = () if text_system else cfg.heldout_voices
-        m.update(heldout_voice_scores(g, judges, captions, z, voices, frontend,
-                                      speech_encoder, cfg.batch_size))
+        m.update(heldout_voice_scores(g, judges, captions, z, voices, frontend, reads,
+                                      cfg.batch_size))
         m["protocol/heldout_voices"] = ", ".join(voices) or "none"
     n_div = min(cfg.diversity_captions, len(gen))
     if n_div:
-        m["gen/diversity"] = diversity_score(g, torch.from_numpy(np.asarray(speech)[:n_div]).float(),
-                                             gen[:n_div], cfg.seed + 1)
+        m["gen/diversity"] = diversity_score(
+            g, torch.from_numpy(np.asarray(speech)[:n_div]).float(), gen[:n_div], cfg.seed + 1)
 
     figures = report_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -257,13 +261,13 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     fbanks = (speech_encoder.token_arrays(_colour_texts(cfg)) if text_system
               else _colour_fbanks(cfg, frontend))
     if fbanks is not None:
-        emb = embed_fbanks(speech_encoder, fbanks)
+        emb = embed_fbanks(reads, fbanks)
         k = len(cfg.colours)
         zc = fixed_noise(1, g.cfg.z_dim, cfg.seed).repeat(len(emb), 1)
         grid = generate(g, emb, zc).numpy().reshape(k, k, 3, size, size)
         files.append(figures / "colour_grid.png")
         colour_grid(grid, list(cfg.colours), list(cfg.colours), files[-1])
-        m.update(time_inference(speech_encoder, g, fbanks, cfg.timing_repeats, device))
+        m.update(time_inference(reads, g, fbanks, cfg.timing_repeats, device))
         if not text_system:   # Eq. (1) weights under the filterbank of one spoken sentence
             j = min(1, len(fbanks) - 1)
             files.append(attention_figure(speech_encoder, fbanks[j], _colour_texts(cfg)[j],
@@ -271,7 +275,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     else:
         lengths = [300] * 4      # no TTS: time with 3 s of random filterbank frames
         rng = np.random.default_rng(cfg.seed)
-        m.update(time_inference(speech_encoder, g, [rng.normal(size=(n, 40)).astype(np.float32)
+        m.update(time_inference(reads, g, [rng.normal(size=(n, 40)).astype(np.float32)
                                                     for n in lengths], cfg.timing_repeats, device))
     m["protocol/timing_device"] = str(device)
     return m, files
@@ -279,7 +283,8 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
 
 def _colour_texts(cfg: EvalConfig) -> list[str]:
     """The Fig. 7 sentences, row-major (rows: belly colour, columns: wing colour)."""
-    return [f"a small bird with a {b} belly and {w} wings" for b in cfg.colours for w in cfg.colours]
+    return [f"a small bird with a {b} belly and {w} wings"
+            for b in cfg.colours for w in cfg.colours]
 
 
 def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray] | None:

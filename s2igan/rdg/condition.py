@@ -42,29 +42,52 @@ from torch import nn
 
 PROJECTIONS = ("none", "lda", "whiten", "cca")
 CCA_PCA_DIMS = 128   # principal components kept on each side before the CCA (our choice)
+VLAD_PCA_DIMS = 1024  # ... of the VLAD side of dg.condition_vlad (vlad_screen.py, README)
 
 
 class ConditionProjection(nn.Module):
-    """y (B, E) -> normalize((y - mean) @ weight) (B, dims); zero until :meth:`set` is called."""
+    """y (B, E) -> normalize((y - mean) @ weight) (B, dims); zero until :meth:`set` is called.
 
-    def __init__(self, embed_dim: int, dims: int):
+    With ``clusters`` K > 0 (``dg.condition_vlad``) y is the SEN embedding followed by the VLAD
+    of its frame states, ``(B, E + K * state_dim)`` (:class:`s2igan.sen.vlad.SpeechWithVLAD`,
+    over the ``centres`` buffer): the first ``dims // 2`` output columns read the embedding, the
+    rest the VLAD (:func:`fit_vlad_projection`), each half L2-normalised before the whole, so
+    that both weigh the same."""
+
+    def __init__(self, embed_dim: int, dims: int, clusters: int = 0, state_dim: int = 0):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(embed_dim))
-        self.register_buffer("weight", torch.zeros(embed_dim, dims))
+        in_dim = embed_dim + clusters * state_dim
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("weight", torch.zeros(in_dim, dims))
+        self.split = dims // 2 if clusters else 0
+        if clusters:
+            self.register_buffer("centres", torch.zeros(clusters, state_dim))
 
-    def set(self, mean: np.ndarray, weight: np.ndarray) -> None:
-        """Load a fitted (E,) mean and (E, k) weight, k <= dims (the rest stays zero)."""
+    def set(self, mean: np.ndarray, weight: np.ndarray, centres: np.ndarray | None = None
+            ) -> None:
+        """Load a fitted (E,) mean and (E, k) weight, k <= dims (the rest stays zero), and the
+        VLAD's (K, D) centres when it has them."""
         E, dims = self.weight.shape
         if mean.shape != (E,) or weight.ndim != 2 or weight.shape[0] != E or weight.shape[1] > dims:
             raise ValueError(f"projection of shape {weight.shape} (mean {mean.shape}) does not "
                              f"fit ({E}, <= {dims})")
+        want = tuple(self.centres.shape) if self.split else None
+        if (None if centres is None else tuple(centres.shape)) != want:
+            raise ValueError(f"VLAD centres of shape {None if centres is None else centres.shape}"
+                             f" given to a projection that takes {want or 'none'}")
         with torch.no_grad():
             self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
             self.weight.zero_()
             self.weight[:, :weight.shape[1]] = torch.as_tensor(weight, dtype=self.weight.dtype)
+            if centres is not None:
+                self.centres.copy_(torch.as_tensor(centres, dtype=self.centres.dtype))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return F.normalize((y - self.mean) @ self.weight, dim=1)
+        h = (y - self.mean) @ self.weight
+        if self.split:
+            h = torch.cat([F.normalize(h[:, :self.split], dim=1),
+                           F.normalize(h[:, self.split:], dim=1)], dim=1)
+        return F.normalize(h, dim=1)
 
 
 def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,15 +105,48 @@ def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vecs[:, :k] / np.sqrt(var[:k])[None, :]
 
 
-def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIMS
+def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIMS,
+                           feature_dims: int | None = None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean of x, directions A (E, k), correlations rho (k,)), descending: ``(x - mean) @ A``
     has identity covariance and its column j correlates with the j-th canonical variate of the
-    paired rows of ``f`` by rho_j (both sides reduced to ``dims`` whitened components first)."""
+    paired rows of ``f`` by rho_j (``x`` reduced to ``dims`` whitened components first, ``f`` to
+    ``feature_dims``, default the same)."""
     mean, wx = _whitening(x, dims)
-    fmean, wf = _whitening(f, dims)
+    fmean, wf = _whitening(f, dims if feature_dims is None else feature_dims)
     u, rho, _ = np.linalg.svd(((x - mean) @ wx).T @ ((f - fmean) @ wf) / len(x))
     return mean, wx @ u[:, :len(rho)], rho
+
+
+def weighted_cca(x: np.ndarray, f: np.ndarray, dims: int, pca: int = CCA_PCA_DIMS,
+                  feature_pca: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (E,), weight (E, k)): the leading k <= ``dims`` canonical directions of ``x``
+    against ``f``, each weighted by its correlation."""
+    mean, a, rho = canonical_correlations(x, f, pca, feature_pca)
+    k = min(dims, len(rho))
+    return mean, a[:, :k] * rho[None, :k]
+
+
+def fit_vlad_projection(x: np.ndarray, embed_dim: int, features: np.ndarray, dims: int,
+                        vlad_pca: int = VLAD_PCA_DIMS) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, weight (E + K * D, dims)) of ``dg.condition_vlad``: ``x`` (N, E + K * D) holds
+    the SEN embedding (first ``embed_dim`` columns) and the VLAD of each training caption; the
+    embedding's CCA (as ``cca``) fills the first ``dims // 2`` columns, the VLAD's the rest.
+
+    The VLAD side keeps ``vlad_pca`` whitened components of its own and ``CCA_PCA_DIMS`` of the
+    image features: whitening the features of the ~1,000 training images to as many components
+    as the VLAD lets every canonical direction fit the training pairs (measured with
+    ``scripts/vlad_screen.py``: correlations 0.91-1.0 on training captions, about 0 on unseen
+    ones beyond the 16th; with 128 image components they decay alike)."""
+    x = np.asarray(x, dtype=np.float64)
+    f = np.asarray(features, dtype=np.float64)
+    half = dims // 2
+    mean_p, w_p = weighted_cca(x[:, :embed_dim], f, half)
+    mean_v, w_v = weighted_cca(x[:, embed_dim:], f, dims - half, vlad_pca, CCA_PCA_DIMS)
+    weight = np.zeros((x.shape[1], dims))
+    weight[:embed_dim, :w_p.shape[1]] = w_p
+    weight[embed_dim:, half:half + w_v.shape[1]] = w_v
+    return np.concatenate([mean_p, mean_v]), weight
 
 
 def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: int,
@@ -114,7 +170,5 @@ def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: i
         if features is None or len(features) != len(x):
             raise ValueError("dg.condition_projection: cca needs the backbone features of every "
                              "training caption's image")
-        mean, a, rho = canonical_correlations(x, np.asarray(features, dtype=np.float64))
-        k = min(dims, len(rho))
-        return mean, a[:, :k] * rho[None, :k]
+        return weighted_cca(x, np.asarray(features, dtype=np.float64), dims)
     raise ValueError(f"dg.condition_projection must be one of {PROJECTIONS}, got {kind!r}")

@@ -31,9 +31,13 @@ class DGConfig:
     d_condition: str = "concat"        # conditional D head: concat (paper) | projection
     d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
     match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
-    cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y) (False = paper)
-    condition_projection: str = "none"  # fitted projection of y before F^ca: none (paper) | lda | whiten | cca
+    cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y)
+                                       # (False = paper)
+    condition_projection: str = "none"  # fitted projection of y before F^ca:
+                                        # none (paper) | lda | whiten | cca
     condition_dims: int = 256          # its output size (zero-padded; rdg/condition.py)
+    condition_vlad: int = 0            # K > 0: the cca condition also reads a VLAD of the SEN's
+                                       # BiGRU states over K centres (sen/vlad.py); 0 = paper
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -48,6 +52,10 @@ class DGConfig:
                              f"{self.d_condition!r}")
         one_of("dg.condition_projection", self.condition_projection, PROJECTIONS)
         at_least("dg.condition_dims", self.condition_dims, 1)
+        at_least("dg.condition_vlad", self.condition_vlad, 0)
+        if self.condition_vlad and self.condition_dims < 2:
+            raise ValueError("dg.condition_vlad splits dg.condition_dims between the SEN "
+                             f"embedding and the VLAD: it needs >= 2, got {self.condition_dims}")
         if self.d_match < 0:
             raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):

@@ -33,11 +33,16 @@ class TrainData:
     image_emb: np.ndarray | None = None  # (N, E) real image embeddings (relation supervisor)
     fbank: Ragged | None = None         # M captions' (T_k, n_mels) filterbanks (trained encoder)
     features: np.ndarray | None = None  # (N, D) cached backbone features (end_to_end: L_SEN; cca)
+    vlad_centres: np.ndarray | None = None  # (K, E) with dg.condition_vlad: ``speech`` holds the
+                                            # embedding then its VLAD, (M, E + K * E)
 
     @property
     def embed_dim(self) -> int:
-        """Size of the cached speech embeddings (0 when the speech encoder is trained here)."""
-        return int(self.speech.shape[1]) if self.speech is not None else 0
+        """Size of the cached SEN embeddings (0 when the speech encoder is trained here)."""
+        if self.speech is None:
+            return 0
+        extra = 0 if self.vlad_centres is None else self.vlad_centres.size
+        return int(self.speech.shape[1]) - extra
 
     @property
     def class_labels(self) -> np.ndarray:
@@ -46,8 +51,10 @@ class TrainData:
         return np.unique(self.class_ids, return_inverse=True)[1].astype(np.int64)
 
     def __post_init__(self) -> None:
-        self._by_class = {c: np.flatnonzero(self.class_ids == c) for c in np.unique(self.class_ids)}
-        self._captions_of = [np.flatnonzero(self.caption_image == i) for i in range(len(self.image_ids))]
+        self._by_class = {c: np.flatnonzero(self.class_ids == c)
+                          for c in np.unique(self.class_ids)}
+        self._captions_of = [np.flatnonzero(self.caption_image == i)
+                             for i in range(len(self.image_ids))]
         empty = [self.image_ids[i] for i, c in enumerate(self._captions_of) if len(c) == 0]
         if empty:
             raise BadInputError(None, f"image(s) without speech embeddings, e.g. {empty[0]!r}")
@@ -136,7 +143,8 @@ def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,
                      image_id.map(pos).to_numpy(), fbank=fbank, features=features)
 
 
-def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str) -> np.ndarray:
+def image_embeddings_from_file(data: TrainData, embeddings_dir: str | Path, split: str
+                               ) -> np.ndarray:
     """The ``<split>_image`` SEN embeddings (of the cached backbone features), in data order."""
     return _vectors_of_images(embeddings_dir, f"{split}_image", data.image_ids,
                               "no embedding of image {}")

@@ -22,6 +22,7 @@ from torch import nn
 from s2igan.rdg.condition import ConditionProjection
 from s2igan.rdg.config import DGConfig
 from s2igan.rdg.conv import Conv2d, conv2d
+from s2igan.sen.vlad import SpeechWithVLAD
 
 
 class GLU(nn.Module):
@@ -103,7 +104,8 @@ class UpBlock(nn.Module):
 class ResBlock(nn.Module):
     def __init__(self, ch: int, cond_dim: int = 0):
         super().__init__()
-        self.conv1, self.norm1, self.act = conv3x3(ch, 2 * ch), CondBatchNorm2d(2 * ch, cond_dim), GLU()
+        self.conv1, self.norm1 = conv3x3(ch, 2 * ch), CondBatchNorm2d(2 * ch, cond_dim)
+        self.act = GLU()
         self.conv2, self.norm2 = conv3x3(ch, ch), CondBatchNorm2d(ch, cond_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -155,7 +157,8 @@ class InitStage(nn.Module):
 
 
 class NextStage(nn.Module):
-    """F_i, i >= 1: (h_{i-1} [+ upsampled h_0..h_{i-2}], c) -> h_i at twice the size, half the width."""
+    """F_i, i >= 1: (h_{i-1} [+ upsampled h_0..h_{i-2}], c) -> h_i at twice the size, half the
+    width."""
 
     def __init__(self, ch: int, extra_ch: int, ca_dim: int, res_blocks: int, cond_dim: int = 0):
         super().__init__()
@@ -172,7 +175,7 @@ class NextStage(nn.Module):
         x = self.joint_act(x)
         for block in self.res:
             x = block(x, c)                                                       # (B, ch, S, S)
-        return self.up(torch.cat([x, h_prev], dim=1), c)                          # (B, ch/2, 2S, 2S)
+        return self.up(torch.cat([x, h_prev], dim=1), c)                     # (B, ch/2, 2S, 2S)
 
 
 class Generator(nn.Module):
@@ -184,7 +187,8 @@ class Generator(nn.Module):
         self.embed_dim = embed_dim
         sizes = tuple(cfg.image_sizes)
         self.project = (nn.Identity() if cfg.condition_projection == "none"
-                        else ConditionProjection(embed_dim, cfg.condition_dims))
+                        else ConditionProjection(embed_dim, cfg.condition_dims,
+                                                 cfg.condition_vlad, embed_dim))
         self.ca = CondAugment(self.condition_dim, cfg.ca_dim, cfg.standardize_condition)
         cond_dim = cfg.ca_dim if cfg.cond_norm else 0
         self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0], cond_dim)
@@ -197,10 +201,27 @@ class Generator(nn.Module):
     @property
     def condition_dim(self) -> int:
         """Size of the projected condition that F^ca and D's matching head read."""
-        return self.embed_dim if self.cfg.condition_projection == "none" else self.cfg.condition_dims
+        if self.cfg.condition_projection == "none":
+            return self.embed_dim
+        return self.cfg.condition_dims
+
+    @property
+    def input_dim(self) -> int:
+        """Size of the speech vector y the generator reads: the SEN embedding, followed by the
+        VLAD of its frame states with ``dg.condition_vlad`` (K x E: the states of the S2IGAN
+        speech encoder have the embedding's size, 2 x gru_hidden)."""
+        return self.embed_dim * (1 + self.cfg.condition_vlad)
+
+    def speech_input(self, speech_encoder: nn.Module) -> nn.Module:
+        """``speech_encoder`` (filterbanks -> SEN embedding) extended to what this generator
+        reads (:attr:`input_dim`): itself, or with ``dg.condition_vlad`` the embedding followed
+        by the VLAD over the centres fitted in training (:mod:`s2igan.sen.vlad`)."""
+        if not self.cfg.condition_vlad:
+            return speech_encoder
+        return SpeechWithVLAD(speech_encoder, self.project.centres)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, eps: torch.Tensor | None = None):
-        """z (B, z_dim), y (B, embed_dim) -> ([x_0 (B,3,S0,S0), ...], mu, logvar)."""
+        """z (B, z_dim), y (B, input_dim) -> ([x_0 (B,3,S0,S0), ...], mu, logvar)."""
         c, mu, logvar = self.ca(self.project(y), eps)
         hidden = [self.init(z, c)]
         for stage in self.stages:

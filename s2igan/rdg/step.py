@@ -205,7 +205,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
             nets.relation.eval().requires_grad_(False)
             sup = rs_generator_loss(nets.relation, batch["gt"][:k], fake_emb)
         else:
-            sup = damsm_matching_loss(y[:k], fake_emb, batch["class_id"][:k], rs.beta)
+            sup = damsm_matching_loss(y[:k, :g.embed_dim], fake_emb, batch["class_id"][:k], rs.beta)
         loss_g = loss_g + rs.weight * sup
         out["g_rs"] = float(sup.detach())
     total = loss_g

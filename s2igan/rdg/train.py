@@ -29,7 +29,7 @@ from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.distributed import barrier, is_main, world_size
 from s2igan.io import atomic_path
-from s2igan.rdg.condition import fit_projection
+from s2igan.rdg.condition import fit_projection, fit_vlad_projection
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
@@ -214,6 +214,12 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
                    f"({why}), so this run uses none")
     if dg.condition_projection != "none" and why:
         dg = replace(dg, condition_projection="none")
+    if dg.condition_vlad and data.vlad_centres is None:   # (rdg/run.py computes the VLAD)
+        if main:
+            tqdm.write(f"rdg: dg.condition_vlad: {dg.condition_vlad} needs dg.condition_projection"
+                       f": cca (this run: {dg.condition_projection}) and the frame states of the "
+                       "frozen S2IGAN speech encoder, so this run uses 0")
+        dg = replace(dg, condition_vlad=0)
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
                          f"{'needs' if speech is None else 'takes no'} a speech encoder to train")
@@ -229,11 +235,15 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             raise ValueError("several processes (dist.nproc > 1) train the RDG with a frozen "
                              "speech encoder only (rdg.speech_encoder: frozen)")
         global_statistics(nets)
-    if dg.condition_projection != "none":
+    if dg.condition_vlad:
+        fitted = (*fit_vlad_projection(data.speech, embed_dim, data.features[data.caption_image],
+                                       dg.condition_dims), data.vlad_centres)
+    elif dg.condition_projection != "none":
         fitted = fit_projection(
             dg.condition_projection, data.speech,
             data.class_ids[data.caption_image] if fine_grained else None, dg.condition_dims,
             data.features[data.caption_image] if data.features is not None else None)
+    if dg.condition_projection != "none":
         for g in (nets.generator, nets.ema):
             g.project.set(*fitted)
     configs = _configs(dg, rs, rdg)
@@ -266,7 +276,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         for k in tqdm(range(n_batches), desc=f"rdg epoch {epoch + 1}/{rdg.epochs}", unit="step",
                       leave=False, disable=not main):
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
-            if rdg.mode_seeking:            # the first half twice: pairs (i, i + B/2) share a caption
+            if rdg.mode_seeking:   # the first half twice: pairs (i, i + B/2) share a caption
                 caps = np.concatenate([caps[:len(caps) // 2]] * 2)
             out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs),
                              dg, rs, rdg, fine_grained)
@@ -288,8 +298,9 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     if not main:
         barrier()          # the other ranks go on once rank 0 has written its files
         return means
-    save_checkpoint(model_dir / "generator.pt", {"generator": nets.ema.state_dict(), "config": to_dict(dg), "embed_dim": embed_dim,
-           "epochs": rdg.epochs, "step": nets.step})
+    save_checkpoint(model_dir / "generator.pt",
+                    {"generator": nets.ema.state_dict(), "config": to_dict(dg),
+                     "embed_dim": embed_dim, "epochs": rdg.epochs, "step": nets.step})
     if nets.speech_ema is not None:      # the encoder the EMA generator was trained with
         save_checkpoint(model_dir / SPEECH_ENCODER_FILE,
                         {**nets.speech_ema.checkpoint(), "epochs": rdg.epochs, "step": nets.step})

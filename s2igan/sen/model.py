@@ -7,7 +7,8 @@ over the real lengths only -> additive self-attention pooling, Eq. (1)-(2) -> L2
 1024-d ``y``.
 
 Eq. (1): ``w_t = softmax_t(W2 tanh(W1 h_t + b1) + b2)`` with W1 of 128 units and W2 of 1024 units
-(one attention weight per time step AND channel), softmax over time; Eq. (2): ``y = sum_t w_t * h_t``.
+(one attention weight per time step AND channel), softmax over time; Eq. (2):
+``y = sum_t w_t * h_t``.
 Difference from the official code: its softmax also runs over the zero-padded GRU outputs of
 shorter utterances in a batch, so an embedding depends on the batch it is computed in; here
 padded steps are masked out before the softmax, so a padded utterance gives the same embedding as
@@ -130,19 +131,29 @@ class SpeechEncoder(nn.Module):
         steps = self.output_lengths(lengths).clamp(max=x.shape[1])  # (B,)
         return x[:, :int(steps.max())], steps  # frames beyond the longest utterance carry nothing
 
-    def attention(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The Eq. (1) weights ``(B, T2, D)`` the pooling puts on each GRU step (one step covers
-        ``stride^2`` filterbank frames), for drawing over the filterbank."""
+    def states(self, fbank: torch.Tensor, lengths: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The BiGRU states ``h (B, T2, 2H)`` the pooling of Eq. (1)-(2) sums (zeros beyond
+        each utterance) and their ``(B,)`` valid steps (one step covers ``stride^2`` filterbank
+        frames)."""
         x, steps = self._convolved(fbank, lengths)
-        h = recurrent(self.gru, x, steps, self.gru_impl)
+        return recurrent(self.gru, x, steps, self.gru_impl), steps
+
+    def attention(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The Eq. (1) weights ``(B, T2, D)`` the pooling puts on each GRU step, for drawing
+        over the filterbank."""
+        h, steps = self.states(fbank, lengths)
         return attention_weights(h, steps, self.att_w1, self.att_w2)
 
-    def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x, steps = self._convolved(fbank, lengths)
-        y = recurrent_pool(self, x, steps)  # (B, 1024): BiGRU, Eq. (1)-(2)
+    def pooled(self, h: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """The speech embedding of :meth:`states`' output (what :meth:`forward` returns)."""
+        y = attention_pool(h, steps, self.att_w1, self.att_w2)  # (B, 2H), Eq. (1)-(2)
         if self.proj is not None:
             return self.proj(y)  # (B, out_dim) teacher_student: the backbone's feature space
         return F.normalize(y, dim=-1)
+
+    def forward(self, fbank: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.pooled(*self.states(fbank, lengths))
 
 
 class ImageEncoder(nn.Module):

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from conftest import TINY_SEN, TINY_SEN_DIMS
-from s2igan.arrays import save_vectors
+from s2igan.arrays import load_vectors, save_vectors
 from s2igan.evaluate.fidelity import attributes_of, probe_scores, voice_speech
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.speech.frontend import SpeechFrontend
@@ -58,6 +58,18 @@ def test_probes_read_an_attribute_the_vectors_encode(tmp_path):
     assert scores["binding/condition_crown_wing"] > 0.99
     assert "binding/condition_crown_wing" not in probe_scores(frame, tmp_path / "emb",
                                                               tmp_path / "feat")
+    # dg.condition_vlad: the projection reads the generator's own wider vectors (embedding, then
+    # VLAD) from their folder; here the wing moves to an extra column the projection keeps apart
+    train = frame[frame["split"] == "train"]
+    index, vecs = load_vectors(tmp_path / "emb", "train_speech")
+    zero = np.zeros((len(vecs), 1))
+    wide = np.c_[vecs[:, :1], zero, vecs[:, 2:], vecs[:, 1:2], zero]
+    save_vectors(tmp_path / "cond", "train_speech", index, wide.astype(np.float32))
+    widefold = torch.cat([fold, torch.tensor([[0, 1.0, 0, 0], [0, 0, 0, 0]])])
+    other = probe_scores(frame, tmp_path / "emb", tmp_path / "feat", lambda y: y @ widefold,
+                         tmp_path / "cond")
+    assert other["binding/condition_crown_wing"] < 0.5 < scores["binding/condition_crown_wing"]
+    assert other["probe/speech_crown"] == 1.0 and len(train) == len(vecs)
 
 
 def test_a_held_out_voice_speaks_each_text_once_and_repeats_map_to_the_same_embedding():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,12 +14,15 @@ from conftest import E, tiny_dg
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from test_rdg import tiny_data
 
+from s2igan.arrays import load_vectors
 from s2igan.checkpoint import save_checkpoint
 from s2igan.config import to_dict
+from s2igan.io import BadInputError
 from s2igan.rdg.condition import (
     ConditionProjection,
     canonical_correlations,
     fit_projection,
+    fit_vlad_projection,
 )
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.generator import Generator
@@ -160,3 +164,101 @@ def test_cca_refuses_missing_features_and_is_fitted_in_training_from_data_featur
     mean, w = fit_projection("cca", data.speech, None, 3, features=data.features[data.caption_image])
     assert torch.allclose(g.project.weight[:, :w.shape[1]].double(), torch.from_numpy(w), atol=1e-5)
     assert torch.allclose(g.project.mean.double(), torch.from_numpy(mean), atol=1e-6)
+
+
+def test_vlad_projection_is_two_cca_blocks_each_half_normalised():
+    rng = np.random.default_rng(3)
+    x, f = _paired(400)
+    vlad = np.c_[x[:, :2] @ rng.normal(size=(2, 4)), rng.normal(size=(400, 8))]   # K 2 x E 6
+    wide = np.c_[x, vlad]
+    mean, w = fit_vlad_projection(wide, 6, f, dims=4, vlad_pca=8)
+    assert w.shape == (18, 4) and mean.shape == (18,)
+    # the embedding's block is the cca condition of the embedding alone; the VLAD's block is the
+    # VLAD's CCA (8 whitened components) against the image features
+    m_p, w_p = fit_projection("cca", x, None, 2, f)
+    np.testing.assert_allclose(w[:6, :2], w_p, atol=1e-10)
+    np.testing.assert_allclose(mean[:6], m_p, atol=1e-12)
+    m_v, a_v, rho_v = canonical_correlations(vlad, f, 8, 128)
+    np.testing.assert_allclose(w[6:, 2:], a_v[:, :2] * rho_v[:2], atol=1e-10)
+    assert np.all(w[6:, :2] == 0) and np.all(w[:6, 2:] == 0)
+    proj = ConditionProjection(6, 4, clusters=2, state_dim=6).double()
+    proj.set(mean, w, np.zeros((2, 6)))
+    y = proj(torch.from_numpy(wide[:5])).numpy()
+    h = (wide[:5] - mean) @ w
+    halves = np.c_[h[:, :2] / np.linalg.norm(h[:, :2], axis=1, keepdims=True),
+                   h[:, 2:] / np.linalg.norm(h[:, 2:], axis=1, keepdims=True)]
+    np.testing.assert_allclose(y, halves / np.sqrt(2), atol=1e-10)
+    with pytest.raises(ValueError, match="centres"):
+        proj.set(mean, w, None)
+    with pytest.raises(ValueError, match="centres"):
+        ConditionProjection(6, 4).set(mean[:6], w[:6], np.zeros((2, 6)))
+
+
+def test_a_vlad_generator_reads_the_wider_vector_and_keeps_its_centres(tmp_path, capsys):
+    data = tiny_data()
+    rng = np.random.default_rng(1)
+    data.features = rng.normal(size=(len(data.image_ids), 5)).astype(np.float32)
+    dg = replace(tiny_dg(), condition_projection="cca", condition_dims=4, condition_vlad=2)
+    rdg = RDGConfig(epochs=1, batch_size=4, device="cpu")
+    # without the VLAD vectors (the rdg stage computes them from a frozen S2IGAN SEN) the run
+    # uses the embedding alone and says so
+    train_rdg(tiny_data(), replace(dg, condition_projection="whiten"), RSConfig(enabled=False),
+              rdg, fine_grained=True, model_dir=tmp_path / "w", report_dir=tmp_path / "rw",
+              max_steps=1)
+    assert "dg.condition_vlad: 2 needs dg.condition_projection: cca" in capsys.readouterr().out
+    assert load_generator(tmp_path / "w" / "generator.pt").cfg.condition_vlad == 0
+    data.vlad_centres = rng.normal(size=(2, E)).astype(np.float32)
+    data.speech = np.c_[data.speech, rng.normal(size=(len(data.speech), 2 * E))].astype(np.float32)
+    assert data.embed_dim == E
+    train_rdg(data, dg, RSConfig(enabled=False), rdg, fine_grained=True,
+              model_dir=tmp_path / "m", report_dir=tmp_path / "r", max_steps=1)
+    g = load_generator(tmp_path / "m" / "generator.pt")
+    assert g.input_dim == 3 * E and g.condition_dim == 4
+    np.testing.assert_allclose(g.project.centres.numpy(), data.vlad_centres)
+    _, w = fit_vlad_projection(data.speech, E, data.features[data.caption_image], 4)
+    assert torch.allclose(g.project.weight.double(), torch.from_numpy(w), atol=1e-5)
+    # what it reads from filterbanks: the encoder alone, or the encoder with the VLAD over
+    # the generator's own centres
+    enc = torch.nn.Linear(2, 2)
+    assert Generator(tiny_dg(), E).speech_input(enc) is enc
+    wrapped = g.speech_input(enc)
+    assert wrapped.encoder is enc and torch.equal(wrapped.centres, g.project.centres)
+
+
+def test_the_rdg_stage_computes_the_vlad_of_every_split_in_the_embeddings_order(
+        tmp_path, sen_checkpoint):
+    from s2igan.arrays import Ragged, save_vectors
+    from s2igan.rdg.run import vlad_vectors
+    from s2igan.sen.checkpoint import load_sen
+    from s2igan.sen.evaluate import embed_speech
+    from s2igan.sen.vlad import vlad_pool
+
+    rng = np.random.default_rng(0)
+    speech = load_sen(sen_checkpoint)[0]
+    for split, n in (("train", 12), ("test", 5)):
+        items = [rng.normal(size=(int(rng.integers(20, 40)), 40)).astype(np.float32)
+                 for _ in range(n)]
+        index = pd.DataFrame({"id": [f"{split}{k}" for k in range(n)],
+                              "image_id": [f"i{k}" for k in range(n)], "class_id": 0})
+        fbank = Ragged.from_list(items, index)
+        fbank.save(tmp_path / "fbank", split)
+        save_vectors(tmp_path / "emb", f"{split}_speech", index, embed_speech(speech, fbank))
+    centres, vectors = vlad_vectors(sen_checkpoint, tmp_path / "fbank", tmp_path / "emb", 3, 0,
+                                    torch.device("cpu"))
+    assert centres.shape == (3, E) and set(vectors) == {"train", "test"}
+    index, vecs = vectors["test"]
+    _, pooled = load_vectors(tmp_path / "emb", "test_speech")
+    assert vecs.shape == (5, 4 * E) and list(index["id"]) == [f"test{k}" for k in range(5)]
+    np.testing.assert_allclose(vecs[:, :E], pooled, atol=1e-5)    # the embed stage's rows
+    fbank = Ragged.load(tmp_path / "fbank", "test", mmap=False)
+    x = torch.from_numpy(fbank[2])[None]
+    with torch.no_grad():
+        h, steps = speech.states(x, torch.tensor([x.shape[1]]))
+        ref = vlad_pool(h, steps, torch.from_numpy(centres))[0].numpy()
+    np.testing.assert_allclose(vecs[2, E:], ref, atol=1e-5)
+    # embeddings of other captions (or another order) are refused, naming the file
+    index, pooled = load_vectors(tmp_path / "emb", "test_speech")
+    save_vectors(tmp_path / "emb", "test_speech", index.iloc[::-1], pooled[::-1])
+    with pytest.raises(BadInputError, match="test_speech.*re-run the embed stage"):
+        vlad_vectors(sen_checkpoint, tmp_path / "fbank", tmp_path / "emb", 3, 0,
+                     torch.device("cpu"))
