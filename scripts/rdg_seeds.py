@@ -15,7 +15,7 @@ in one (``--change ''``) and the variant alone in the other (``--no-baseline``),
 ``--out``, then join them with ``--table-from A.json B.json`` (trains nothing; writes the joined
 rows to ``--out`` and prints the table).
 
-usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change rs.enabled=false] [--no-baseline]
+usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change "rs.enabled=false"] [--no-baseline]
        [--threads 1] [--scratch /tmp/s2igan-seeds] [--out reports/seeds/rdg_seeds.json]
        python scripts/rdg_seeds.py --table-from A.json B.json [--out reports/seeds/rdg_seeds.json]
 """
@@ -60,8 +60,8 @@ def with_change(params: dict, change: str | None) -> dict:
     """``params`` with one dotted ``key=value`` override (the value parsed as YAML, as
     ``dvc exp run -S``); ``None`` leaves them as they are."""
     out = copy.deepcopy(params)
-    if change:
-        key, _, value = change.partition("=")
+    for item in (change or "").split():     # several changes: "a.b=1 c.d=2"
+        key, _, value = item.partition("=")
         *parents, leaf = key.split(".")
         node = out
         for part in parents:
@@ -105,7 +105,7 @@ def joined_rows(paths: list[Path]) -> list[dict]:
 
 def seed_table_of(rows: list[dict], changes: list[str]) -> str:
     """Mean ± std per variant; grouped by the changed keys (rdg.epochs when there are none)."""
-    group = sorted({c.partition("=")[0] for c in changes}) or ["rdg.epochs"]
+    group = sorted({i.partition("=")[0] for c in changes for i in c.split()}) or ["rdg.epochs"]
     return _sibling("seed_table").table([(r["params"], r["metrics"]) for r in rows], group,
                                         TABLE_METRICS)
 
@@ -114,7 +114,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--change", default="rs.enabled=false",
-                    help="the compared variant, one dotted key=value ('' = baseline only)")
+                    help="the compared variant: dotted key=value pairs, space-separated "
+                         "('' = baseline only)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/s2igan-seeds"))
     ap.add_argument("--out", type=Path, default=Path("reports/seeds/rdg_seeds.json"))
@@ -147,7 +148,8 @@ def main() -> None:
             dg = from_dict(DGConfig, params["dg"], "dg")
             rs = from_dict(RSConfig, params["rs"], "rs")
             rdg = from_dict(RDGConfig, params["rdg"], "rdg")
-            run_dir = args.scratch / f"{(change or 'baseline').replace('=', '-')}_{seed}"
+            name = (change or "baseline").replace("=", "-").replace(" ", "_")
+            run_dir = args.scratch / f"{name}_{seed}"
             t0 = time.time()
             train_from_paths(prepared, embeddings, features, Path("models/sen"),
                              run_dir / "models", run_dir / "reports", dg, rs, rdg,

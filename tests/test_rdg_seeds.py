@@ -17,6 +17,12 @@ def test_change_overrides_one_dotted_key_as_yaml_without_touching_the_original()
     assert out["rs"] == {"enabled": False, "every": 2} and base["rs"]["enabled"] is True
     assert rdg_seeds.with_change(base, "dg.match_beta=2.5")["dg"]["match_beta"] == 2.5
     assert rdg_seeds.with_change(base, None) == base
+    both = rdg_seeds.with_change(base, "rs.every=4 dg.match_beta=1")   # several, space-separated
+    assert both["rs"]["every"] == 4 and both["dg"]["match_beta"] == 1 and both["rs"]["enabled"]
+    grouped = rdg_seeds.seed_table_of(
+        [_row("", 0, True, .4), _row("rs.enabled=false rdg.seed=0", 0, False, .2)],
+        ["rs.enabled=false rdg.seed=0"]).splitlines()
+    assert grouped[0].startswith("| rdg.seed | rs.enabled |")
 
 
 def test_change_of_an_unknown_param_stops_with_its_name():
