@@ -48,7 +48,7 @@ from s2igan.config import from_dict, load_params
 from s2igan.data import manifest as mf
 from s2igan.evaluate.fidelity import attributes_of
 from s2igan.metrics.diagnostics import attribute_probe, part_entanglement
-from s2igan.rdg.condition import weighted_cca
+from s2igan.rdg.condition import CCA_PCA_DIMS, VLAD_PCA_DIMS, weighted_cca
 from s2igan.rdg.data import image_features_in_order
 from s2igan.sen.checkpoint import load_sen
 from s2igan.sen.evaluate import embed_speech
@@ -100,8 +100,9 @@ def scores(name: str, train: np.ndarray, train_attrs, test: np.ndarray, test_att
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clusters", type=int, default=16, help="k-means centres (K)")
-    ap.add_argument("--pca", type=int, default=1024, help="whitened components per CCA side")
-    ap.add_argument("--feature-pca", type=int, default=128,
+    ap.add_argument("--pca", type=int, default=VLAD_PCA_DIMS,
+                    help="whitened components of the VLAD side of the CCA (the pipeline: 1,024)")
+    ap.add_argument("--feature-pca", type=int, default=CCA_PCA_DIMS,
                     help="whitened components of the image side (the pipeline: 128)")
     ap.add_argument("--dims", type=int, default=64, help="canonical directions kept")
     ap.add_argument("--per-caption", type=int, default=20, help="frames per caption for k-means")
@@ -139,7 +140,7 @@ def main() -> None:
            "dims": args.dims, "seed": args.seed, "heldout_voice": voice}
     for name, vecs, pca, fpca, dims in (
             ("pooled", pooled, 0, 0, 0), ("vlad", vlads, 0, 0, 0),
-            ("condition_pooled", pooled, 128, 128, 64),
+            ("condition_pooled", pooled, CCA_PCA_DIMS, CCA_PCA_DIMS, 64),
             ("condition_vlad", vlads, args.pca, args.feature_pca, args.dims)):
         tr, te, held = vecs["train"], vecs["test"], vecs.get("heldout")
         if pca:
