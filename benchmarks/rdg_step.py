@@ -67,12 +67,15 @@ def random_inception(tmp_dir: str | Path) -> InceptionV3:
     return InceptionV3(path)
 
 
-def make_batch(b: int, dg: DGConfig, e: int, device: torch.device, seed: int = 0) -> dict:
-    """Random tensors of one step's shapes (see :func:`s2igan.rdg.step.train_step`)."""
+def make_batch(b: int, dg: DGConfig, e: int, device: torch.device, seed: int = 0,
+               y_dim: int | None = None) -> dict:
+    """Random tensors of one step's shapes (see :func:`s2igan.rdg.step.train_step`): image
+    embeddings of size ``e``, the generator's speech input of ``y_dim`` (default ``e``; with
+    ``dg.condition_vlad`` the embedding followed by the VLAD, ``Generator.input_dim``)."""
     g = torch.Generator().manual_seed(seed)
     n = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
     batch = {"images": [n(b, 3, s, s).clamp(-1, 1) for s in dg.image_sizes],
-             "y": F.normalize(n(b, e), dim=1), "class_id": torch.arange(b) % 4,
+             "y": F.normalize(n(b, y_dim or e), dim=1), "class_id": torch.arange(b) % 4,
              "z": n(b, dg.z_dim), "eps": n(b, dg.ca_dim),
              "gt": F.normalize(n(b, e), dim=1), "ri": F.normalize(n(b, e), dim=1),
              "mi": F.normalize(n(b, e), dim=1), "wrong": torch.roll(torch.arange(b), 1),
@@ -86,7 +89,8 @@ def our_step(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embedder, embed_dim: in
     """(step function, nets): one call = one :func:`train_step` on a fixed random batch."""
     torch.manual_seed(0)
     nets = build_nets(dg, rs, rdg, embed_dim, True, device, embedder)
-    batch = make_batch(rdg.batch_size, dg, embed_dim, device)
+    batch = make_batch(rdg.batch_size, dg, embed_dim, device,
+                       y_dim=nets.generator.input_dim)
     return (lambda: train_step(nets, batch, dg, rs, rdg, fine_grained=True)), nets
 
 

@@ -95,6 +95,25 @@ def test_rdg_step_on_other_sizes_does_not_compare_with_the_official_code(tmp_pat
                                                    rel=0.01)
 
 
+def test_the_default_profile_step_feeds_the_generator_what_params_yaml_makes_it_read(tmp_path):
+    # with dg.condition_vlad the generator reads the SEN embedding followed by the VLAD: the
+    # benchmark's batch must have that width (it once gave the embedding alone and crashed)
+    from dataclasses import replace
+
+    import rdg_step
+
+    from s2igan.config import load_params
+
+    dg, rs, rdg, emb, e, _ = rdg_step.default_profile(load_params(ROOT / "params.yaml"),
+                                                      torch.device("cpu"), str(tmp_path))
+    dg = replace(dg, condition_vlad=2)
+    step, nets = rdg_step.our_step(dg, rs, replace(rdg, batch_size=4), emb, e,
+                                   torch.device("cpu"))
+    assert nets.generator.input_dim == 3 * e
+    out = step()
+    assert out["d_loss"] > 0 and torch.isfinite(torch.tensor(out["g_loss"]))
+
+
 OFFICIAL = bench.DEFAULT_CHECKOUT
 
 
