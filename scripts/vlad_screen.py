@@ -127,8 +127,10 @@ def main() -> None:
     tr_index = fbanks["train"].index
     tr_attrs, te_attrs = (attributes_of(frame, fbanks[s].index["id"], "caption_id")
                           for s in ("train", "test"))
-    centres = fit_centres(sample_states(encoder, fbanks["train"], args.per_caption, args.seed),
-                          args.clusters, args.seed)
+    # states of every training caption, as the committed screen ran (the rdg stage draws them
+    # from CENTRE_CAPTIONS captions since)
+    centres = fit_centres(sample_states(encoder, fbanks["train"], args.per_caption, args.seed,
+                                        max_captions=None), args.clusters, args.seed)
     model = SpeechWithVLAD(encoder, torch.from_numpy(centres))
     both = {s: embed_speech(model, f).astype(np.float64) for s, f in fbanks.items()}
     E = both["train"].shape[1] - centres.size

