@@ -41,6 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 PROJECTIONS = ("none", "lda", "whiten", "cca")
+WEIGHTS = ("train", "heldout")   # dg.condition_weights: how cca weighs its directions
+HELDOUT_FRACTION = 0.2   # groups held out to measure each direction's correlation (our choice)
 CCA_PCA_DIMS = 128   # principal components kept on each side before the CCA (our choice)
 VLAD_PCA_DIMS = 1024  # ... of the VLAD side of dg.condition_vlad (vlad_screen.py, README)
 
@@ -109,29 +111,64 @@ def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def canonical_correlations(x: np.ndarray, f: np.ndarray, dims: int = CCA_PCA_DIMS,
-                           feature_dims: int | None = None
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                           feature_dims: int | None = None, feature_side: bool = False
+                           ) -> tuple[np.ndarray, ...]:
     """(mean of x, directions A (E, k), correlations rho (k,)), descending: ``(x - mean) @ A``
     has identity covariance and its column j correlates with the j-th canonical variate of the
     paired rows of ``f`` by rho_j (``x`` reduced to ``dims`` whitened components first, ``f`` to
-    ``feature_dims``, default the same)."""
+    ``feature_dims``, default the same). ``feature_side``: also (mean of f, B (D, k)), the
+    directions of those variates, ``(f - fmean) @ B``."""
     mean, wx = _whitening(x, dims)
     fmean, wf = _whitening(f, dims if feature_dims is None else feature_dims)
-    u, rho, _ = np.linalg.svd(((x - mean) @ wx).T @ ((f - fmean) @ wf) / len(x))
-    return mean, wx @ u[:, :len(rho)], rho
+    u, rho, vt = np.linalg.svd(((x - mean) @ wx).T @ ((f - fmean) @ wf) / len(x))
+    out = (mean, wx @ u[:, :len(rho)], rho)
+    return out + (fmean, wf @ vt.T[:, :len(rho)]) if feature_side else out
+
+
+def heldout_correlations(x: np.ndarray, f: np.ndarray, groups: np.ndarray, pca: int,
+                         feature_pca: int | None, fraction: float = HELDOUT_FRACTION,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, directions A (E, k), held-out correlations (k,)): the CCA of the rows whose group
+    (class, or image on scene data) is not among a ``fraction`` of the groups drawn at random
+    (``seed``); each direction's correlation is then measured on the rows of those held-out
+    groups, i.e. on combinations the fit never saw, not on the pairs it fitted."""
+    groups = np.asarray(groups)
+    names = np.unique(groups)
+    n_out = max(1, int(round(fraction * len(names))))
+    if len(names) - n_out < 2:
+        raise ValueError(f"dg.condition_weights: heldout needs at least 3 classes (or images), "
+                         f"got {len(names)}")
+    out = np.isin(groups, np.random.default_rng(seed).choice(names, n_out, replace=False))
+    mean, a, _, fmean, b = canonical_correlations(x[~out], f[~out], pca, feature_pca,
+                                                  feature_side=True)
+    u = (x[out] - mean) @ a
+    v = (f[out] - fmean) @ b
+    u, v = u - u.mean(0), v - v.mean(0)
+    corr = (u * v).sum(0) / np.sqrt((u * u).sum(0) * (v * v).sum(0) + 1e-300)
+    return mean, a, corr
 
 
 def weighted_cca(x: np.ndarray, f: np.ndarray, dims: int, pca: int = CCA_PCA_DIMS,
-                  feature_pca: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  feature_pca: int | None = None, groups: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(mean (E,), weight (E, k)): the leading k <= ``dims`` canonical directions of ``x``
-    against ``f``, each weighted by its correlation."""
-    mean, a, rho = canonical_correlations(x, f, pca, feature_pca)
+    against ``f``, each weighted by its correlation. With ``groups`` (``dg.condition_weights:
+    heldout``): the directions of :func:`heldout_correlations`, ordered and weighted by their
+    held-out correlation (negative ones count as 0)."""
+    if groups is None:
+        mean, a, rho = canonical_correlations(x, f, pca, feature_pca)
+    else:
+        mean, a, rho = heldout_correlations(x, f, groups, pca, feature_pca)
+        rho = np.clip(rho, 0.0, None)
+        order = np.argsort(-rho, kind="stable")
+        a, rho = a[:, order], rho[order]
     k = min(dims, len(rho))
     return mean, a[:, :k] * rho[None, :k]
 
 
 def fit_vlad_projection(x: np.ndarray, embed_dim: int, features: np.ndarray, dims: int,
-                        vlad_pca: int = VLAD_PCA_DIMS) -> tuple[np.ndarray, np.ndarray]:
+                        vlad_pca: int = VLAD_PCA_DIMS, groups: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """(mean, weight (E + K * D, dims)) of ``dg.condition_vlad``: ``x`` (N, E + K * D) holds
     the SEN embedding (first ``embed_dim`` columns) and the VLAD of each training caption; the
     embedding's CCA (as ``cca``) fills the first ``dims // 2`` columns, the VLAD's the rest.
@@ -140,12 +177,13 @@ def fit_vlad_projection(x: np.ndarray, embed_dim: int, features: np.ndarray, dim
     image features: whitening the features of the ~1,000 training images to as many components
     as the VLAD lets every canonical direction fit the training pairs (measured with
     ``scripts/vlad_screen.py``: correlations 0.91-1.0 on training captions, about 0 on unseen
-    ones beyond the 16th; with 128 image components they decay alike)."""
+    ones beyond the 16th; with 128 image components they decay alike). ``groups``: weight
+    both blocks' directions by held-out correlations (:func:`weighted_cca`)."""
     x = np.asarray(x, dtype=np.float64)
     f = np.asarray(features, dtype=np.float64)
     half = dims // 2
-    mean_p, w_p = weighted_cca(x[:, :embed_dim], f, half)
-    mean_v, w_v = weighted_cca(x[:, embed_dim:], f, dims - half, vlad_pca, CCA_PCA_DIMS)
+    mean_p, w_p = weighted_cca(x[:, :embed_dim], f, half, groups=groups)
+    mean_v, w_v = weighted_cca(x[:, embed_dim:], f, dims - half, vlad_pca, CCA_PCA_DIMS, groups)
     weight = np.zeros((x.shape[1], dims))
     weight[:embed_dim, :w_p.shape[1]] = w_p
     weight[embed_dim:, half:half + w_v.shape[1]] = w_v
@@ -153,10 +191,11 @@ def fit_vlad_projection(x: np.ndarray, embed_dim: int, features: np.ndarray, dim
 
 
 def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: int,
-                   features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   features: np.ndarray | None = None, groups: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(mean (E,), weight (E, k)), k <= dims, fitted on training embeddings ``x`` (N, E), their
     class ids (N,) (``lda`` only; ids < 0 mean "no class") and the backbone features of each
-    row's image (N, D) (``cca`` only)."""
+    row's image (N, D) (``cca`` only; ``groups``: held-out weights, :func:`weighted_cca`)."""
     x = np.asarray(x, dtype=np.float64)
     if kind == "lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -173,5 +212,5 @@ def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: i
         if features is None or len(features) != len(x):
             raise ValueError("dg.condition_projection: cca needs the backbone features of every "
                              "training caption's image")
-        return weighted_cca(x, np.asarray(features, dtype=np.float64), dims)
+        return weighted_cca(x, np.asarray(features, dtype=np.float64), dims, groups=groups)
     raise ValueError(f"dg.condition_projection must be one of {PROJECTIONS}, got {kind!r}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from s2igan.config import at_least, fraction, one_of, positive
 from s2igan.rdg.augment import augmenter
-from s2igan.rdg.condition import PROJECTIONS
+from s2igan.rdg.condition import PROJECTIONS, WEIGHTS
 
 SPEECH_ENCODER_MODES = ("frozen", "joint", "end_to_end")
 # with joint / end_to_end, the trained encoder beside generator.pt (a SEN checkpoint)
@@ -38,6 +38,8 @@ class DGConfig:
     condition_dims: int = 256          # its output size (zero-padded; rdg/condition.py)
     condition_vlad: int = 0            # K > 0: the cca condition also reads a VLAD of the SEN's
                                        # BiGRU states over K centres (sen/vlad.py); 0 = paper
+    condition_weights: str = "train"   # cca directions weighted by their correlation on the
+                                       # training pairs (train) or on held-out classes (heldout)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -51,6 +53,7 @@ class DGConfig:
             raise ValueError(f"dg.d_condition must be 'concat' or 'projection', got "
                              f"{self.d_condition!r}")
         one_of("dg.condition_projection", self.condition_projection, PROJECTIONS)
+        one_of("dg.condition_weights", self.condition_weights, WEIGHTS)
         at_least("dg.condition_dims", self.condition_dims, 1)
         at_least("dg.condition_vlad", self.condition_vlad, 0)
         if self.condition_vlad and self.condition_dims < 2:

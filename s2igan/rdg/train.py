@@ -235,14 +235,19 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             raise ValueError("several processes (dist.nproc > 1) train the RDG with a frozen "
                              "speech encoder only (rdg.speech_encoder: frozen)")
         global_statistics(nets)
+    # dg.condition_weights: heldout measures each cca direction on held-out classes (scene
+    # data: images)
+    groups = (None if dg.condition_weights == "train" else
+              data.class_ids[data.caption_image] if fine_grained else data.caption_image)
     if dg.condition_vlad:
         fitted = (*fit_vlad_projection(data.speech, embed_dim, data.features[data.caption_image],
-                                       dg.condition_dims), data.vlad_centres)
+                                       dg.condition_dims, groups=groups), data.vlad_centres)
     elif dg.condition_projection != "none":
         fitted = fit_projection(
             dg.condition_projection, data.speech,
             data.class_ids[data.caption_image] if fine_grained else None, dg.condition_dims,
-            data.features[data.caption_image] if data.features is not None else None)
+            data.features[data.caption_image] if data.features is not None else None,
+            groups=groups if dg.condition_projection == "cca" else None)
     if dg.condition_projection != "none":
         for g in (nets.generator, nets.ema):
             g.project.set(*fitted)

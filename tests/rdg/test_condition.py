@@ -22,6 +22,8 @@ from s2igan.rdg.condition import (
     ConditionProjection,
     canonical_correlations,
     fit_projection,
+    heldout_correlations,
+    weighted_cca,
     fit_vlad_projection,
 )
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
@@ -75,6 +77,42 @@ def test_whitening_with_more_dimensions_than_rows_matches_the_svd():
     np.testing.assert_allclose(np.linalg.norm(w, axis=0), np.sqrt(len(x)) / s[:5], rtol=1e-8)
     # centred rows span at most 11 directions: the 12th (zero variance) is never whitened
     assert fit_projection("whiten", x, None, dims=20)[1].shape == (30, 11)
+
+
+def _memorising(n_groups=150, per=4, seed=0):
+    # speech x: one direction that predicts the image feature in every group (the attribute)
+    # and 40 dimensions of per-group codes; image f: the attribute plus per-group codes of its
+    # own. Over 120 training groups a CCA pairs the two sides' codes by chance (correlations
+    # 0.7 on the training pairs) in directions that say nothing about a new group
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_groups), per)
+    attr = rng.normal(size=n_groups)[groups]
+
+    def side():
+        return np.c_[attr + 0.3 * rng.normal(size=len(groups)),
+                     rng.normal(size=(n_groups, 40))[groups]
+                     + 0.5 * rng.normal(size=(len(groups), 40))]
+
+    return side(), side(), groups
+
+
+def test_heldout_weights_keep_the_direction_that_holds_for_new_groups():
+    x, f, groups = _memorising()
+    _, _, rho = canonical_correlations(x, f, 41, 41)
+    assert (rho[:6] > 0.65).all()                 # on the training pairs: chance pairs look real
+    mean, a, corr = heldout_correlations(x, f, groups, 41, 41)
+    top = int(np.argmax(corr))
+    assert corr[top] > 0.8 and np.sort(corr)[-2] < 0.35
+    u = (x - mean) @ a[:, top]
+    assert abs(np.corrcoef(u, x[:, 0])[0, 1]) > 0.9      # ... and it is the attribute's
+    _, w = weighted_cca(x, f, 5, 41, 41, groups=groups)
+    norms = np.linalg.norm(w, axis=0) / np.linalg.norm(a[:, top])
+    assert norms[0] == pytest.approx(corr[top])   # ordered and weighted by held-out correlation
+    assert (norms[1:] < 0.35).all()
+    _, w_train = weighted_cca(x, f, 5, 41, 41)
+    assert (np.linalg.norm(w_train, axis=0)[1:] > 0.7 * np.linalg.norm(w_train[:, 0])).all()
+    with pytest.raises(ValueError, match="at least 3"):
+        heldout_correlations(x[:8], f[:8], groups[:8], 5, 5)
 
 
 def test_lda_refuses_data_without_classes_and_config_refuses_unknown_kinds():
@@ -179,6 +217,16 @@ def test_cca_refuses_missing_features_and_is_fitted_in_training_from_data_featur
     mean, w = fit_projection("cca", data.speech, None, 3, features=data.features[data.caption_image])
     assert torch.allclose(g.project.weight[:, :w.shape[1]].double(), torch.from_numpy(w), atol=1e-5)
     assert torch.allclose(g.project.mean.double(), torch.from_numpy(mean), atol=1e-6)
+    # dg.condition_weights: heldout holds out images here (fine_grained=False: no classes)
+    train_rdg(data, replace(dg, condition_weights="heldout"), RSConfig(enabled=False),
+              RDGConfig(epochs=1, batch_size=4, device="cpu"), fine_grained=False,
+              model_dir=tmp_path / "h", report_dir=tmp_path / "r", max_steps=1)
+    g = load_generator(tmp_path / "h" / "generator.pt")
+    _, w = fit_projection("cca", data.speech, None, 3, features=data.features[data.caption_image],
+                          groups=data.caption_image)
+    assert torch.allclose(g.project.weight[:, :w.shape[1]].double(), torch.from_numpy(w), atol=1e-5)
+    with pytest.raises(ValueError, match="condition_weights"):
+        replace(dg, condition_weights="test")
 
 
 def test_vlad_projection_is_two_cca_blocks_each_half_normalised():
