@@ -195,7 +195,8 @@ def fit_projection(kind: str, x: np.ndarray, classes: np.ndarray | None, dims: i
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(mean (E,), weight (E, k)), k <= dims, fitted on training embeddings ``x`` (N, E), their
     class ids (N,) (``lda`` only; ids < 0 mean "no class") and the backbone features of each
-    row's image (N, D) (``cca`` only; ``groups``: held-out weights, :func:`weighted_cca`)."""
+    row's image (N, D) (``cca`` only; ``groups``: held-out weights, :func:`weighted_cca`;
+    the other kinds ignore it)."""
     x = np.asarray(x, dtype=np.float64)
     if kind == "lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis

@@ -247,7 +247,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             dg.condition_projection, data.speech,
             data.class_ids[data.caption_image] if fine_grained else None, dg.condition_dims,
             data.features[data.caption_image] if data.features is not None else None,
-            groups=groups if dg.condition_projection == "cca" else None)
+            groups=groups)
     if dg.condition_projection != "none":
         for g in (nets.generator, nets.ema):
             g.project.set(*fitted)
