@@ -168,7 +168,7 @@ class InceptionV3(Backbone):
             raise BadInputError(path, f"not torchvision Inception-v3 ImageNet weights ({exc})") \
                 from None
         net.AuxLogits = None
-        self.net = net
+        self.net = fold_basic_convs(net).to(memory_format=torch.channels_last)
         self.weights_id = Path(path).stem
         self.requires_grad_(False)
         self.eval()
@@ -178,6 +178,7 @@ class InceptionV3(Backbone):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         n = self.net
+        x = x.contiguous(memory_format=torch.channels_last)  # see fold_basic_convs
         for layer in (n.Conv2d_1a_3x3, n.Conv2d_2a_3x3, n.Conv2d_2b_3x3, n.maxpool1,
                       n.Conv2d_3b_1x1, n.Conv2d_4a_3x3, n.maxpool2, n.Mixed_5b, n.Mixed_5c,
                       n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
@@ -187,6 +188,24 @@ class InceptionV3(Backbone):
 
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net.fc(pooled)  # (B, 1000)
+
+
+def fold_basic_convs(net: nn.Module) -> nn.Module:
+    """torchvision Inception-v3 with the BatchNorm of each ``BasicConv2d`` (conv -> BN -> ReLU)
+    folded into its convolution, its frozen running statistics becoming the convolution's weight
+    and bias. Same function up to float rounding (``tests/features``). With channels-last inputs
+    the relation supervisor's pass of the official profile (8 images at 299 px, forward and
+    input gradient, random weights) ran 1.13 s -> 0.56 s on the 2-core reference machine (medians
+    of 5, alternating); FID features and the features stage gain alike."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torchvision.models.inception import BasicConv2d
+
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, BasicConv2d):
+            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
+            module.bn = nn.Identity()
+    return net
 
 
 def inception_weights_path(weights: str | Path | None) -> Path:
@@ -206,10 +225,11 @@ def inception_weights_path(weights: str | Path | None) -> Path:
         if (cache / name).is_file():
             return cache / name
     raise BadInputError(cache / INCEPTION_FILE,
-                        f"Inception-v3 ImageNet weights not available offline. Fetch {INCEPTION_URL} "
-                        f"(torchvision Inception_V3_Weights.IMAGENET1K_V1) on a machine with internet "
-                        f"and put it at {cache / INCEPTION_FILE}, or set features.weights to its "
-                        f"path; or use features.backbone: efficientnet_lite0.")
+                        f"Inception-v3 ImageNet weights not available offline. Fetch "
+                        f"{INCEPTION_URL} (torchvision Inception_V3_Weights.IMAGENET1K_V1) on a "
+                        f"machine with internet and put it at {cache / INCEPTION_FILE}, or set "
+                        "features.weights to its path; or use features.backbone: "
+                        "efficientnet_lite0.")
 
 
 def load_backbone(name: str, weights: str | Path | None = None) -> Backbone:

@@ -11,8 +11,8 @@ import torch
 
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest
-from s2igan.features.backbones import (INCEPTION_FILE, fold_for_inference, imagenet_classes,
-                                      load_backbone)
+from s2igan.features.backbones import (INCEPTION_FILE, fold_basic_convs, fold_for_inference,
+                                      imagenet_classes, load_backbone)
 from s2igan.features.extract import (FeaturesConfig, extract_all, load_features_backbone,
                                      read_backbone_info)
 from s2igan.io import BadInputError
@@ -80,6 +80,37 @@ def test_lite0_folded_for_inference_computes_the_published_network(lite0, size):
     ref.pow(2).sum().backward()
     ours.pow(2).sum().backward()
     torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=1e-7)
+
+
+def test_inception_folded_computes_torchvisions_network(tmp_path):
+    # the ImageNet weights are not on these machines: a random network with random BatchNorm
+    # statistics (so that folding them matters), saved as the weights file the backbone loads
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    plain = inception_v3(weights=None, aux_logits=True, transform_input=False,
+                         init_weights=False).eval()
+    for bn in (m for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    torch.save(plain.state_dict(), tmp_path / INCEPTION_FILE)
+    ours = load_backbone("inception_v3", tmp_path / INCEPTION_FILE)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules())
+    x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        ref = plain(x)
+        torch.testing.assert_close(ours.classify(x), ref, atol=1e-4 * ref.abs().max(), rtol=1e-4)
+    # the folding itself in float64: forward and input gradients agree
+    plain = plain.double()
+    folded = fold_basic_convs(copy.deepcopy(plain)).to(memory_format=torch.channels_last)
+    x1, x2 = x.double().requires_grad_(), x.double().requires_grad_()
+    ref, got = plain(x1), folded(x2.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, ref, atol=1e-9, rtol=1e-9)
+    ref.pow(2).sum().backward()
+    got.pow(2).sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-9, rtol=1e-7)
 
 
 def test_inception_without_weights_raises_a_clear_error(tmp_path):
