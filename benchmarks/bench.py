@@ -101,19 +101,24 @@ def compare(steps: dict[str, Callable[[], object]], warmup: int, rounds: int,
             sync: Callable[[], None], peak_gflops: float | None) -> dict:
     """The same-run comparison of ``steps`` (``"ours"`` and, when the checkout is present,
     ``"official"`` first): FLOPs of one untimed call each, then :func:`alternate`; returns the
-    rounds, the medians, the ratio official/ours (None without the official step) and each
-    step's :func:`efficiency`, and prints the ratio."""
+    rounds, the medians, the ratio official/ours (None without the official step), its ceiling
+    (the official median over our step's floor at the measured peak) and each step's
+    :func:`efficiency`, and prints the ratio."""
     flops = {name: count_flops(fn) for name, fn in steps.items()}
     rows = alternate(steps, warmup, rounds, sync)
     med = medians(rows)
     ratio = round(med["official"] / med["ours"], 3) if "official" in med else None
+    # the largest ratio ours could reach with its own arithmetic: the official median over our
+    # floor (every counted FLOP at the measured peak)
+    ceiling = (round(med["official"] / (flops["ours"] / 1e9 / peak_gflops), 3)
+               if ratio is not None and peak_gflops and flops["ours"] > 0 else None)
     if ratio is not None:
         print(f"official {med['official']:.3f} s, ours {med['ours']:.3f} s: {ratio:.2f}x",
               flush=True)
     return {"order": list(steps), "warmup_rounds": warmup,
             "rounds": [{f"{k}_s": round(v, 4) for k, v in r.items()} for r in rows],
             **{f"{k}_median_s": round(v, 4) for k, v in med.items()},
-            "ratio_official_over_ours": ratio,
+            "ratio_official_over_ours": ratio, "ratio_ceiling_at_peak": ceiling,
             **{f"{k}_efficiency": efficiency(flops[k], med[k], peak_gflops) for k in steps}}
 
 
@@ -128,12 +133,15 @@ def count_flops(fn: Callable[[], object]) -> float:
 
 
 def efficiency(flop: float, seconds: float, peak_gflops: float | None) -> dict:
-    """GFLOP per step, GFLOP/s achieved and the fraction of the measured peak."""
+    """GFLOP per step, GFLOP/s achieved, the fraction of the measured peak, and the floor: the
+    seconds the step's counted arithmetic takes at that peak, below which no implementation of
+    the same arithmetic goes on this machine."""
     gflops = flop / 1e9 / seconds if seconds > 0 else None
     return {"gflop_per_step": round(flop / 1e9, 3),
             "gflops_achieved": None if gflops is None else round(gflops, 3),
             "fraction_of_peak": (round(gflops / peak_gflops, 4)
-                                 if gflops is not None and peak_gflops else None)}
+                                 if gflops is not None and peak_gflops else None),
+            "floor_s_at_peak": round(flop / 1e9 / peak_gflops, 4) if peak_gflops else None}
 
 
 def load_official(checkout: str | Path | None):

@@ -41,8 +41,31 @@ def test_count_flops_counts_forward_and_backward_of_a_linear_layer():
 
 def test_efficiency_divides_by_the_time_and_the_peak():
     e = bench.efficiency(4e9, 2.0, peak_gflops=8.0)
-    assert e == {"gflop_per_step": 4.0, "gflops_achieved": 2.0, "fraction_of_peak": 0.25}
+    assert e == {"gflop_per_step": 4.0, "gflops_achieved": 2.0, "fraction_of_peak": 0.25,
+                 "floor_s_at_peak": 0.5}
     assert bench.efficiency(4e9, 2.0, None)["fraction_of_peak"] is None
+    assert bench.efficiency(4e9, 2.0, None)["floor_s_at_peak"] is None
+
+
+def test_compare_gives_the_ratio_ours_could_reach_at_the_peak():
+    # ours does an eighth of the official arithmetic; at a (made-up, tiny) peak it would take
+    # flops / peak seconds, and the ceiling is the official median over that floor
+    import time
+
+    big, small = torch.randn(64, 64), torch.randn(32, 32)
+    steps = {"official": lambda: (big @ big, time.sleep(0.02)),
+             "ours": lambda: (small @ small, time.sleep(0.01))}
+    peak = 1e-4                                         # GFLOP/s
+    res = bench.compare(steps, warmup=0, rounds=3, sync=lambda: None, peak_gflops=peak)
+    floor = 2 * 32 ** 3 / 1e9 / peak                    # 0.655 s
+    assert res["ours_efficiency"]["floor_s_at_peak"] == round(floor, 4)
+    assert res["official_efficiency"]["floor_s_at_peak"] == round(8 * floor, 4)
+    assert res["ratio_ceiling_at_peak"] == pytest.approx(res["official_median_s"] / floor,
+                                                         rel=0.02)
+    assert res["ratio_official_over_ours"] == pytest.approx(
+        res["official_median_s"] / res["ours_median_s"], rel=0.02)
+    alone = bench.compare({"ours": steps["ours"]}, 0, 1, lambda: None, peak)
+    assert alone["ratio_ceiling_at_peak"] is None
 
 
 def test_peak_probe_measures_matmul_and_conv2d():
