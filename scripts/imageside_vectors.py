@@ -30,6 +30,7 @@ import numpy as np
 
 from s2igan.arrays import load_vectors
 from s2igan.rdg.condition import CCA_PCA_DIMS, VLAD_PCA_DIMS, canonical_correlations
+from s2igan.rdg.data import image_features_in_order
 
 DIRECTIONS = 64   # per block, as the pipeline's dg.condition_dims: 128 with the VLAD
 
@@ -43,12 +44,11 @@ def main() -> None:
         raise SystemExit(__doc__.strip().splitlines()[-1])
     out = Path(sys.argv[1])
     vectors = {s: load_vectors("models/rdg/condition", f"{s}_speech") for s in ("train", "test")}
-    index, feats = load_vectors("data/features", "train")
-    row = {str(i): k for k, i in enumerate(index["id"])}
-    f = np.asarray(feats, np.float64)[[row[str(i)] for i in vectors["train"][0]["image_id"]]]
+    f = image_features_in_order("data/features", "train",
+                                vectors["train"][0]["image_id"]).astype(np.float64)
     x = {s: np.asarray(v, np.float64) for s, (_, v) in vectors.items()}
-    _, emb = load_vectors("data/embeddings", "train_speech")
-    e = emb.shape[1]                      # the SEN embedding's size; the VLAD follows it
+    # the SEN embedding's size (the VLAD follows it in each row); its shape alone is read
+    e = np.load("data/embeddings/train_speech.npy", mmap_mode="r").shape[1]
     blocks = []
     for cols, pca, fpca in ((slice(0, e), CCA_PCA_DIMS, None),
                             (slice(e, None), VLAD_PCA_DIMS, CCA_PCA_DIMS)):
