@@ -110,8 +110,8 @@ def compare(steps: dict[str, Callable[[], object]], warmup: int, rounds: int,
     ratio = round(med["official"] / med["ours"], 3) if "official" in med else None
     # the largest ratio ours could reach with its own arithmetic: the official median over our
     # floor (every counted FLOP at the measured peak)
-    ceiling = (round(med["official"] / (flops["ours"] / 1e9 / peak_gflops), 3)
-               if ratio is not None and peak_gflops and flops["ours"] > 0 else None)
+    floor = floor_seconds(flops["ours"], peak_gflops)
+    ceiling = round(med["official"] / floor, 3) if ratio is not None and floor else None
     if ratio is not None:
         print(f"official {med['official']:.3f} s, ours {med['ours']:.3f} s: {ratio:.2f}x",
               flush=True)
@@ -137,11 +137,17 @@ def efficiency(flop: float, seconds: float, peak_gflops: float | None) -> dict:
     seconds the step's counted arithmetic takes at that peak, below which no implementation of
     the same arithmetic goes on this machine."""
     gflops = flop / 1e9 / seconds if seconds > 0 else None
+    floor = floor_seconds(flop, peak_gflops)
     return {"gflop_per_step": round(flop / 1e9, 3),
             "gflops_achieved": None if gflops is None else round(gflops, 3),
             "fraction_of_peak": (round(gflops / peak_gflops, 4)
                                  if gflops is not None and peak_gflops else None),
-            "floor_s_at_peak": round(flop / 1e9 / peak_gflops, 4) if peak_gflops else None}
+            "floor_s_at_peak": None if floor is None else round(floor, 4)}
+
+
+def floor_seconds(flop: float, peak_gflops: float | None) -> float | None:
+    """Seconds ``flop`` counted FLOPs take at the measured peak (None without a peak)."""
+    return flop / 1e9 / peak_gflops if peak_gflops else None
 
 
 def load_official(checkout: str | Path | None):
