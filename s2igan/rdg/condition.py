@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2igan.rdg.attributes import AttributeCode
+
 PROJECTIONS = ("none", "lda", "whiten", "cca")
 WEIGHTS = ("train", "heldout")   # dg.condition_weights: how cca weighs its directions
 HELDOUT_FRACTION = 0.2   # groups held out to measure each direction's correlation (our choice)
@@ -54,11 +56,16 @@ class ConditionProjection(nn.Module):
     of its frame states, ``(B, E + K * state_dim)`` (:class:`s2igan.sen.vlad.SpeechWithVLAD`,
     over the ``centres`` buffer): the first ``dims // 2`` output columns read the embedding, the
     rest the VLAD (:func:`fit_vlad_projection`), each half L2-normalised before the whole, so
-    that both weigh the same."""
+    that both weigh the same. With ``attributes`` > 0 (``dg.condition_attributes``) the output
+    gains that many columns more: the discrete attribute code of y
+    (:class:`s2igan.rdg.attributes.AttributeCode`), normalised beside the normalised projection
+    before the whole, so that the two weigh the same."""
 
-    def __init__(self, embed_dim: int, dims: int, clusters: int = 0, state_dim: int = 0):
+    def __init__(self, embed_dim: int, dims: int, clusters: int = 0, state_dim: int = 0,
+                 attributes: int = 0):
         super().__init__()
         in_dim = embed_dim + clusters * state_dim
+        self.attributes = AttributeCode(in_dim, attributes) if attributes else None
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("weight", torch.zeros(in_dim, dims))
         self.split = dims // 2 if clusters else 0
@@ -89,7 +96,10 @@ class ConditionProjection(nn.Module):
         if self.split:
             h = torch.cat([F.normalize(h[:, :self.split], dim=1),
                            F.normalize(h[:, self.split:], dim=1)], dim=1)
-        return F.normalize(h, dim=1)
+        h = F.normalize(h, dim=1)
+        if self.attributes is not None:
+            h = F.normalize(torch.cat([h, self.attributes(y)], dim=1), dim=1)
+        return h
 
 
 def _whitening(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,8 @@ class TrainData:
     features: np.ndarray | None = None  # (N, D) cached backbone features (end_to_end: L_SEN; cca)
     vlad_centres: np.ndarray | None = None  # (K, E) with dg.condition_vlad: ``speech`` holds the
                                             # embedding then its VLAD, (M, E + K * E)
+    attributes: pd.DataFrame | None = None  # (N, attributes) labels of each image (SynthBirds),
+                                            # None where the data has none
 
     @property
     def embed_dim(self) -> int:
@@ -118,7 +120,18 @@ def build_train_data(frame: pd.DataFrame, embeddings_dir: str | Path, split: str
                 image_features_in_order(features_dir, split, table["image_id"]))
     return TrainData(images, table["image_id"].to_numpy(), table["class_id"].to_numpy(),
                      np.ascontiguousarray(speech, dtype=np.float32), caption_image,
-                     features=features)
+                     features=features, attributes=image_attributes(table))
+
+
+def image_attributes(table: pd.DataFrame) -> pd.DataFrame | None:
+    """(N, attributes) string labels of the image table's rows, or None when any image has none
+    (the manifest's ``attributes`` column: SynthBirds fills it, the other adapters write {})."""
+    if "attributes" not in table.columns or table.empty:
+        return None
+    labels = mf.attributes(table).reset_index(drop=True)
+    if labels.empty or labels.columns.empty or labels.isna().any().any():
+        return None
+    return labels.astype(str)
 
 
 def build_fbank_train_data(frame: pd.DataFrame, fbank_dir: str | Path,

@@ -188,7 +188,8 @@ class Generator(nn.Module):
         sizes = tuple(cfg.image_sizes)
         self.project = (nn.Identity() if cfg.condition_projection == "none"
                         else ConditionProjection(embed_dim, cfg.condition_dims,
-                                                 cfg.condition_vlad, embed_dim))
+                                                 cfg.condition_vlad, embed_dim,
+                                                 cfg.condition_attributes))
         self.ca = CondAugment(self.condition_dim, cfg.ca_dim, cfg.standardize_condition)
         cond_dim = cfg.ca_dim if cfg.cond_norm else 0
         self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0], cond_dim)
@@ -203,7 +204,7 @@ class Generator(nn.Module):
         """Size of the projected condition that F^ca and D's matching head read."""
         if self.cfg.condition_projection == "none":
             return self.embed_dim
-        return self.cfg.condition_dims
+        return self.cfg.condition_dims + self.cfg.condition_attributes
 
     @property
     def input_dim(self) -> int:

@@ -29,6 +29,7 @@ from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.distributed import barrier, is_main, world_size
 from s2igan.io import atomic_path
+from s2igan.rdg.attributes import fit_attribute_code
 from s2igan.rdg.condition import fit_projection, fit_vlad_projection
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
@@ -213,13 +214,19 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
         tqdm.write(f"rdg: dg.condition_projection: {dg.condition_projection} cannot be fitted "
                    f"({why}), so this run uses none")
     if dg.condition_projection != "none" and why:
-        dg = replace(dg, condition_projection="none")
+        dg = replace(dg, condition_projection="none", condition_attributes=0)
     if dg.condition_vlad and data.vlad_centres is None:   # (rdg/run.py computes the VLAD)
         if main:
             tqdm.write(f"rdg: dg.condition_vlad: {dg.condition_vlad} needs dg.condition_projection"
                        f": cca (this run: {dg.condition_projection}) and the frame states of the "
                        "frozen S2IGAN speech encoder, so this run uses 0")
         dg = replace(dg, condition_vlad=0)
+    if dg.condition_attributes and data.attributes is None:
+        if main:
+            tqdm.write(f"rdg: dg.condition_attributes: {dg.condition_attributes} needs attribute "
+                       "labels of every training image (SynthBirds has them; this data has "
+                       "none), so this run uses 0")
+        dg = replace(dg, condition_attributes=0)
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
                          f"{'needs' if speech is None else 'takes no'} a speech encoder to train")
@@ -251,6 +258,15 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     if dg.condition_projection != "none":
         for g in (nets.generator, nets.ema):
             g.project.set(*fitted)
+    if dg.condition_attributes:
+        fit = fit_attribute_code(data.speech, data.attributes.iloc[data.caption_image],
+                                 dg.condition_attributes)
+        for g in (nets.generator, nets.ema):
+            g.project.attributes.set(fit)
+        if main:
+            tqdm.write(f"rdg: attribute code of {len(fit.names)} values, ridge alpha {fit.alpha:g}"
+                       ", training captions read right: " + ", ".join(
+                           f"{a} {v:.3f}" for a, v in fit.train_accuracy.items()))
     configs = _configs(dg, rs, rdg)
     history: list[dict] = []
     start = 0
