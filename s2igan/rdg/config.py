@@ -42,7 +42,8 @@ class DGConfig:
                                        # training pairs (train) or on held-out classes (heldout)
     condition_attributes: int = 0      # > 0: the projection's output gains a one-hot code of the
                                        # attributes read from y, projected to this many numbers
-                                       # (rdg/attributes.py); 0 = paper
+                                       # (rdg/attributes.py; beside a projection other
+                                       # than none, else the run uses 0); 0 = paper
 
     def __post_init__(self) -> None:
         sizes = tuple(self.image_sizes)
@@ -60,9 +61,6 @@ class DGConfig:
         at_least("dg.condition_dims", self.condition_dims, 1)
         at_least("dg.condition_vlad", self.condition_vlad, 0)
         at_least("dg.condition_attributes", self.condition_attributes, 0)
-        if self.condition_attributes and self.condition_projection == "none":
-            raise ValueError("dg.condition_attributes puts its code beside a fitted projection: "
-                             "it needs dg.condition_projection cca, lda or whiten, not none")
         if self.condition_vlad and self.condition_dims < 2:
             raise ValueError("dg.condition_vlad splits dg.condition_dims between the SEN "
                              f"embedding and the VLAD: it needs >= 2, got {self.condition_dims}")

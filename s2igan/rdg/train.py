@@ -221,11 +221,14 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
                        f": cca (this run: {dg.condition_projection}) and the frame states of the "
                        "frozen S2IGAN speech encoder, so this run uses 0")
         dg = replace(dg, condition_vlad=0)
-    if dg.condition_attributes and data.attributes is None:
+    lacks = ("a fitted dg.condition_projection to sit beside (this run: none)"
+             if dg.condition_projection == "none" else
+             "attribute labels of every training image (SynthBirds has them; this data has none)"
+             if data.attributes is None else "")
+    if dg.condition_attributes and lacks:
         if main:
-            tqdm.write(f"rdg: dg.condition_attributes: {dg.condition_attributes} needs attribute "
-                       "labels of every training image (SynthBirds has them; this data has "
-                       "none), so this run uses 0")
+            tqdm.write(f"rdg: dg.condition_attributes: {dg.condition_attributes} needs {lacks}, "
+                       "so this run uses 0")
         dg = replace(dg, condition_attributes=0)
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "

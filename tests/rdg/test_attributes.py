@@ -141,5 +141,12 @@ def test_trained_with_labels_round_trips_and_without_them_falls_back(tmp_path, c
               model_dir=tmp_path / "n", report_dir=tmp_path / "rn", max_steps=1)
     assert "needs attribute labels" in capsys.readouterr().out
     assert load_generator(tmp_path / "n" / "generator.pt").project.attributes is None
+    # beside no projection (dg.condition_projection=none, the paper's condition): the same
+    train_rdg(data, replace(tiny_dg(), condition_attributes=4), RSConfig(enabled=False), rdg,
+              fine_grained=True, model_dir=tmp_path / "p", report_dir=tmp_path / "rp",
+              max_steps=1)
+    assert "needs a fitted dg.condition_projection" in capsys.readouterr().out
+    g = load_generator(tmp_path / "p" / "generator.pt")
+    assert isinstance(g.project, torch.nn.Identity) and g.cfg.condition_attributes == 0
     with pytest.raises(ValueError, match="condition_attributes"):
-        replace(tiny_dg(), condition_attributes=4)                # beside no projection
+        replace(tiny_dg(), condition_attributes=-1)
