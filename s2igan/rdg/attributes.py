@@ -75,6 +75,16 @@ def one_hot_targets(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[
     return np.concatenate(blocks, axis=1), np.asarray(group), names, used
 
 
+def value_indices(labels: pd.DataFrame) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(indices (N, A) int64: each row's value of each attribute, counted in
+    :func:`one_hot_targets`' column order; sizes (A,): values per attribute) of an attribute
+    table: the targets of D's attribute head (``dg.d_attributes``)."""
+    targets, group, _, _ = one_hot_targets(labels)
+    sizes = tuple(int(n) for n in np.bincount(group))
+    blocks = np.split(targets, np.cumsum(sizes)[:-1], axis=1)
+    return np.stack([b.argmax(1) for b in blocks], axis=1).astype(np.int64), sizes
+
+
 def fit_attribute_code(x: np.ndarray, labels: pd.DataFrame, dims: int) -> AttributeFit:
     """Fit :class:`AttributeCode` on the training captions' generator inputs ``x`` (N, D) and the
     attribute labels of their images (N rows, one column per attribute)."""

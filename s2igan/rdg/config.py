@@ -31,6 +31,8 @@ class DGConfig:
     d_condition: str = "concat"        # conditional D head: concat (paper) | projection
     d_match: float = 0.0               # weight of D's contrastive matching head (0 = none, paper)
     match_beta: float = 10.0           # its similarity scale, as beta of Eq. (3)
+    d_attributes: float = 0.0          # weight of D's attribute classification head (AC-GAN;
+                                       # needs attribute labels, else 0 with a message); 0 = paper
     cond_norm: bool = False            # condition every generator BatchNorm on F^ca(y)
                                        # (False = paper)
     condition_projection: str = "none"  # fitted projection of y before F^ca:
@@ -66,6 +68,8 @@ class DGConfig:
                              f"embedding and the VLAD: it needs >= 2, got {self.condition_dims}")
         if self.d_match < 0:
             raise ValueError(f"dg.d_match must be >= 0, got {self.d_match}")
+        if self.d_attributes < 0:
+            raise ValueError(f"dg.d_attributes must be >= 0, got {self.d_attributes}")
         if self.ngf % (2 ** (len(sizes) - 1)) or self.ngf < 2 ** len(sizes):
             raise ValueError(f"dg.ngf={self.ngf} must be divisible by 2^(scales-1) and > 2^scales")
         for key in ("ndf", "z_dim", "ca_dim"):

@@ -18,6 +18,13 @@ these image vectors and the speech embeddings ``y``, as the cross-modal contrast
 XMC-GAN (Zhang et al., CVPR 2021): D learns it on real images, G on its fakes. Every caption of a
 batch of B is told apart from B - 1 others, a far denser signal than the single mismatched pair of
 the conditional term.
+
+``attribute_dim > 0`` (``dg.d_attributes > 0``; our deviation, the paper has none) adds an attribute
+head: a linear map of the average-pooled code to one logit per attribute value (all attributes'
+values side by side), as the auxiliary classifier of AC-GAN (Odena et al., ICML 2017). D learns
+it on real images against their labels; G is trained so that D reads the labels of the caption's
+image from its fake (:func:`s2igan.rdg.losses.attribute_loss`). The part colours are then a
+loss of their own instead of one bit of the conditional term.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ class Discriminator(nn.Module):
     """D_i for ``size`` x ``size`` images."""
 
     def __init__(self, size: int, ndf: int, ca_dim: int, max_channels: int = 0,
-                 condition: str = "concat", match_dim: int = 0):
+                 condition: str = "concat", match_dim: int = 0, attribute_dim: int = 0):
         super().__init__()
         self.condition = condition
         n_down = (size // 4).bit_length() - 1
@@ -66,6 +73,7 @@ class Discriminator(nn.Module):
                                        nn.BatchNorm2d(ch), _lrelu())
         self.cond = Conv2d(ch, 1, 4, 4)
         self.match = nn.Linear(ch, match_dim) if match_dim else None
+        self.attributes = nn.Linear(ch, attribute_dim) if attribute_dim else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Image code: (B, 3, S, S) -> (B, C, 4, 4)."""
@@ -78,6 +86,10 @@ class Discriminator(nn.Module):
         """(B, C, 4, 4) code -> (B, match_dim) vectors compared with the speech embeddings."""
         return self.match(code.mean(dim=(2, 3)))
 
+    def attribute_logits(self, code: torch.Tensor) -> torch.Tensor:
+        """(B, C, 4, 4) code -> (B, attribute_dim) logits of every attribute value."""
+        return self.attributes(code.mean(dim=(2, 3)))
+
     def cond_logits(self, code: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.condition == "projection":
             pooled = code.mean(dim=(2, 3))                                   # (B, C)
@@ -86,10 +98,16 @@ class Discriminator(nn.Module):
         return self.cond(self.joint(torch.cat([code, tiled], dim=1))).flatten()  # (B,)
 
 
-def make_discriminators(cfg: DGConfig, embed_dim: int = 0) -> nn.ModuleList:
-    """One D per scale; ``embed_dim`` (the speech embedding size) is needed when ``cfg.d_match``."""
+def make_discriminators(cfg: DGConfig, embed_dim: int = 0,
+                        attribute_dim: int = 0) -> nn.ModuleList:
+    """One D per scale; ``embed_dim`` (the speech embedding size) is needed when ``cfg.d_match``,
+    ``attribute_dim`` (the number of attribute values) when ``cfg.d_attributes``."""
     if cfg.d_match and not embed_dim:
         raise ValueError("dg.d_match needs the speech embedding size")
+    if cfg.d_attributes and not attribute_dim:
+        raise ValueError("dg.d_attributes needs the number of attribute values")
     match_dim = embed_dim if cfg.d_match else 0
+    attribute_dim = attribute_dim if cfg.d_attributes else 0
     return nn.ModuleList(Discriminator(s, cfg.ndf, cfg.ca_dim, cfg.max_d_channels,
-                                       cfg.d_condition, match_dim) for s in cfg.image_sizes)
+                                       cfg.d_condition, match_dim, attribute_dim)
+                         for s in cfg.image_sizes)

@@ -46,11 +46,33 @@ def match_loss(d: Discriminator, code: torch.Tensor, m: Matching | None) -> torc
     return m.weight * damsm_matching_loss(m.y, d.match_vectors(code).float(), m.class_id, m.beta)
 
 
+@dataclass(frozen=True)
+class AttributeTargets:
+    """What the attribute head of D (``dg.d_attributes``) is taught: the labels of each
+    caption's image, one value index per attribute."""
+
+    labels: torch.Tensor               # (B, A) long: value index of each attribute
+    sizes: tuple[int, ...]             # (A,) number of values of each attribute
+    weight: float
+
+
+def attribute_loss(d: Discriminator, code: torch.Tensor,
+                   t: AttributeTargets | None) -> torch.Tensor | float:
+    """Weighted mean over the attributes of the cross-entropy of D's attribute logits of
+    ``code`` (each attribute's softmax over its own values) against ``t.labels``."""
+    if t is None or not t.weight or d.attributes is None:
+        return 0.0
+    logits = torch.split(d.attribute_logits(code).float(), list(t.sizes), dim=1)
+    return t.weight * torch.stack([F.cross_entropy(part, t.labels[:, a])
+                                   for a, part in enumerate(logits)]).mean()
+
+
 def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0, wrong: torch.Tensor | None = None,
                        wrong_mask: torch.Tensor | None = None,
                        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                       matching: Matching | None = None) -> torch.Tensor:
+                       matching: Matching | None = None,
+                       attributes: AttributeTargets | None = None) -> torch.Tensor:
     """Eq. (17) for one scale.
 
     real / fake (B, 3, S, S), c (B, ca) the (detached) condition. ``wrong`` (B,) is an optional
@@ -58,14 +80,15 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
     mismatch term: real image + wrong condition = fake; ``wrong_mask`` (B,) marks the usable
     pairs). The mismatched image codes are the real codes permuted, so this costs no extra pass.
     ``augment`` (DiffAugment, :mod:`s2igan.rdg.augment`) transforms real and fake images alike.
-    ``matching`` adds the matching head's loss on the real images (``dg.d_match``).
+    ``matching`` adds the matching head's loss on the real images (``dg.d_match``),
+    ``attributes`` the attribute head's on them (``dg.d_attributes``).
     """
     code_real = d(_augmented(real, augment))                                 # (B, C, 4, 4)
     code_fake = d(_augmented(fake.detach(), augment))
     loss = _bce(d.cond_logits(code_real, c), True) + _bce(d.cond_logits(code_fake, c), False)
     if wrong is not None:
         loss = loss + _bce(d.cond_logits(code_real[wrong], c), False, wrong_mask)
-    loss = loss + match_loss(d, code_real, matching)
+    loss = loss + match_loss(d, code_real, matching) + attribute_loss(d, code_real, attributes)
     if uncond_weight:
         loss = loss + uncond_weight * (_bce(d.uncond_logits(code_real), True)
                                        + _bce(d.uncond_logits(code_fake), False))
@@ -75,11 +98,14 @@ def discriminator_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor,
 def generator_adv_loss(d: Discriminator, fake: torch.Tensor, c: torch.Tensor,
                        uncond_weight: float = 1.0,
                        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                       matching: Matching | None = None) -> torch.Tensor:
+                       matching: Matching | None = None,
+                       attributes: AttributeTargets | None = None) -> torch.Tensor:
     """Eq. (15) for one scale: -log D_i(x_i, c) - log D_i(x_i) (+ the matching head's loss on the
-    fakes, ``dg.d_match``)."""
+    fakes, ``dg.d_match``, and the attribute head's, ``dg.d_attributes``: D should read the
+    caption's labels from the fake)."""
     code = d(_augmented(fake, augment))
-    loss = _bce(d.cond_logits(code, c), True) + match_loss(d, code, matching)
+    loss = (_bce(d.cond_logits(code, c), True) + match_loss(d, code, matching)
+            + attribute_loss(d, code, attributes))
     if uncond_weight:
         loss = loss + uncond_weight * _bce(d.uncond_logits(code), True)
     return loss

@@ -31,8 +31,8 @@ from s2igan.rdg.augment import augmenter
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator, init_weights
-from s2igan.rdg.losses import (Matching, discriminator_loss, generator_adv_loss, kl_loss,
-                               mode_seeking_loss, recon_loss)
+from s2igan.rdg.losses import (AttributeTargets, Matching, discriminator_loss, generator_adv_loss,
+                               kl_loss, mode_seeking_loss, recon_loss)
 from s2igan.rdg.relation import (RelationClassifier, damsm_matching_loss, rs_classifier_loss,
                                  rs_generator_loss)
 from s2igan.rdg.speech import SpeechSide
@@ -54,6 +54,7 @@ class RDGNets:
     speech: SpeechSide | None = None       # trained speech encoder (joint / end_to_end)
     speech_ema: SpeechSide | None = None   # its EMA (saved with the EMA generator)
     opt_s: torch.optim.Optimizer | None = None
+    attribute_sizes: tuple[int, ...] = ()  # values per attribute of D's attribute head
 
 
 def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimizer:
@@ -63,12 +64,14 @@ def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimiz
 
 def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_grained: bool,
                device: torch.device, embedder: nn.Module | None = None,
-               speech: SpeechSide | None = None) -> RDGNets:
+               speech: SpeechSide | None = None,
+               attribute_sizes: tuple[int, ...] = ()) -> RDGNets:
     """Fresh, initialised networks and optimisers on ``device``; ``speech`` (already built,
-    :func:`s2igan.rdg.speech.build_speech_side`) is trained along when given."""
+    :func:`s2igan.rdg.speech.build_speech_side`) is trained along when given;
+    ``attribute_sizes`` (values per attribute) sizes D's attribute head (``dg.d_attributes``)."""
     g = Generator(dg, embed_dim)
     init_weights(g)
-    ds = make_discriminators(dg, g.condition_dim)
+    ds = make_discriminators(dg, g.condition_dim, sum(attribute_sizes))
     init_weights(ds)
     g, ds = g.to(device), ds.to(device)
     ema = copy.deepcopy(g).eval().requires_grad_(False)
@@ -79,7 +82,8 @@ def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_
     if embedder is not None:
         embedder = embedder.to(device).eval().requires_grad_(False)
     nets = RDGNets(g, ema, ds, relation, _adam(g.parameters(), rdg.lr_g, rdg.betas, device),
-                   _adam(ds.parameters(), rdg.lr_d, rdg.betas, device), opt_rs, embedder)
+                   _adam(ds.parameters(), rdg.lr_d, rdg.betas, device), opt_rs, embedder,
+                   attribute_sizes=tuple(attribute_sizes) if dg.d_attributes else ())
     if speech is not None:
         nets.speech = speech.to(device)
         nets.speech_ema = copy.deepcopy(nets.speech).eval().requires_grad_(False)
@@ -118,7 +122,8 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
 
     images: list of (B, 3, S_i, S_i) real images in [-1, 1], one per scale; y (B, E) speech
     embeddings; class_id (B,); z (B, z_dim); eps (B, ca_dim); gt / ri / mi (B, E) real image
-    embeddings (RS only); wrong (B,) batch permutation + wrong_mask (B,) (mismatch term only).
+    embeddings (RS only); wrong (B,) batch permutation + wrong_mask (B,) (mismatch term only);
+    attributes (B, A) value indices of the captions' images (``dg.d_attributes`` only).
     With ``nets.speech`` the batch holds fbank (B, T, n_mels) + lengths (B,) instead of y, and
     (end_to_end) features (B, D), image_index (B,) and labels (B,) for L_SEN.
     """
@@ -152,13 +157,15 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     aug = augmenter(rdg.diff_augment)
     matching = (Matching(g.project(y), batch["class_id"] if fine_grained else None, dg.d_match,
                          dg.match_beta) if dg.d_match else None)
+    attributes = (AttributeTargets(batch["attributes"], nets.attribute_sizes, dg.d_attributes)
+                  if dg.d_attributes and nets.attribute_sizes else None)
 
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
     ds.requires_grad_(True)
     nets.opt_d.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
         d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
-                                       batch.get("wrong_mask"), aug, matching)
+                                       batch.get("wrong_mask"), aug, matching, attributes)
                     for d, real, fake in zip(ds_view, batch["images"], fakes)]
         loss_d = torch.stack(d_losses).sum()
     loss_d.backward(retain_graph=trained)   # G's step goes through y and mu again
@@ -188,7 +195,8 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     ds.requires_grad_(False)
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(device, rdg.amp):
-        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug, matching)
+        adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug, matching,
+                                              attributes)
                            for d, fake in zip(ds_view, fakes)]).sum()
     kl = kl_loss(mu.float(), logvar.float())
     loss_g = adv.float() + rdg.kl_weight * kl

@@ -29,7 +29,7 @@ from s2igan.data.images import to_float
 from s2igan.device import resolve_device
 from s2igan.distributed import barrier, is_main, world_size
 from s2igan.io import atomic_path
-from s2igan.rdg.attributes import fit_attribute_code
+from s2igan.rdg.attributes import fit_attribute_code, value_indices
 from s2igan.rdg.condition import fit_projection, fit_vlad_projection
 from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
@@ -95,8 +95,10 @@ def data_fingerprint(data: TrainData) -> str:
 
 
 def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
-               gen: torch.Generator, dg: DGConfig, device: torch.device, use_rs: bool) -> dict:
-    """Tensors of one step for the caption indices ``captions``."""
+               gen: torch.Generator, dg: DGConfig, device: torch.device, use_rs: bool,
+               attribute_index: np.ndarray | None = None) -> dict:
+    """Tensors of one step for the caption indices ``captions``; ``attribute_index`` (images,
+    A) the value indices of each image's attributes (``dg.d_attributes``)."""
     img = data.caption_image[captions]
     b = len(captions)
     idx = torch.from_numpy(img)
@@ -119,6 +121,8 @@ def make_batch(data: TrainData, captions: np.ndarray, rng: np.random.Generator,
     batch["wrong"] = torch.from_numpy(wrong).to(device)
     batch["wrong_mask"] = torch.from_numpy(
         (data.class_ids[img][wrong] != data.class_ids[img]).astype(np.float32)).to(device)
+    if attribute_index is not None:
+        batch["attributes"] = torch.from_numpy(attribute_index[img]).to(device)
     if use_rs and data.image_emb is not None:
         ri, mi = data.pairs(img, rng)
         emb = torch.from_numpy(data.image_emb)
@@ -230,6 +234,14 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             tqdm.write(f"rdg: dg.condition_attributes: {dg.condition_attributes} needs {lacks}, "
                        "so this run uses 0")
         dg = replace(dg, condition_attributes=0)
+    if dg.d_attributes and data.attributes is None:
+        if main:
+            tqdm.write(f"rdg: dg.d_attributes: {dg.d_attributes:g} needs attribute labels of every "
+                       "training image (SynthBirds has them; this data has none), so this run "
+                       "uses 0")
+        dg = replace(dg, d_attributes=0.0)
+    attribute_index, attribute_sizes = (value_indices(data.attributes) if dg.d_attributes
+                                        else (None, ()))
     if (speech is None) != (rdg.speech_encoder == "frozen"):
         raise ValueError(f"rdg.speech_encoder: {rdg.speech_encoder} "
                          f"{'needs' if speech is None else 'takes no'} a speech encoder to train")
@@ -239,7 +251,7 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
     embed_dim = data.embed_dim if speech is None else speech.embed_dim
     torch.manual_seed(rdg.seed)
     nets = build_nets(dg, rs, rdg, embed_dim, fine_grained, device,
-                      embedder if use_rs else None, speech)
+                      embedder if use_rs else None, speech, attribute_sizes)
     if world_size() > 1:
         if speech is not None:
             raise ValueError("several processes (dist.nproc > 1) train the RDG with a frozen "
@@ -302,8 +314,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
             if rdg.mode_seeking:   # the first half twice: pairs (i, i + B/2) share a caption
                 caps = np.concatenate([caps[:len(caps) // 2]] * 2)
-            out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs),
-                             dg, rs, rdg, fine_grained)
+            out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs,
+                                              attribute_index), dg, rs, rdg, fine_grained)
             for key, v in out.items():
                 sums[key] = sums.get(key, 0.0) + v
         means = {key: v / n_batches for key, v in sums.items()}

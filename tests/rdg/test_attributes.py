@@ -1,5 +1,6 @@
 """dg.condition_attributes: the attribute classifier against scikit-learn, the code against a
-hand-built one-hot, its place beside the projection, the checkpoint round trip, the fallback."""
+hand-built one-hot, its place beside the projection, the checkpoint round trip, the fallback;
+dg.d_attributes: D's attribute head against a hand computation, in training and its fallback."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ from s2igan.rdg.attributes import (
     fit_attribute_code,
     one_hot_argmax,
     one_hot_targets,
+    value_indices,
 )
 from s2igan.rdg.condition import ConditionProjection
 from s2igan.rdg.config import RDGConfig, RSConfig
+from s2igan.rdg.discriminator import make_discriminators
 from s2igan.rdg.generator import Generator
+from s2igan.rdg.losses import AttributeTargets, attribute_loss
 from s2igan.rdg.sampling import load_generator
+from s2igan.rdg.step import build_nets
 from s2igan.rdg.train import train_rdg
 
 COLOURS = ("red", "blue", "green")
@@ -150,3 +155,73 @@ def test_trained_with_labels_round_trips_and_without_them_falls_back(tmp_path, c
     assert isinstance(g.project, torch.nn.Identity) and g.cfg.condition_attributes == 0
     with pytest.raises(ValueError, match="condition_attributes"):
         replace(tiny_dg(), condition_attributes=-1)
+
+
+def test_value_indices_by_hand():
+    labels = pd.DataFrame({"crown": ["red", "blue", "red", "green"], "tail": ["x"] * 4,
+                           "size": ["small", "big", "big", "small"]})
+    idx, sizes = value_indices(labels)              # values sorted; one-value "tail" left out
+    assert sizes == (3, 2)
+    assert idx.tolist() == [[2, 1], [0, 0], [2, 0], [1, 1]]
+
+
+def test_discriminator_attribute_head_loss_by_hand_and_in_training(tmp_path, capsys):
+    dg = replace(tiny_dg(), d_attributes=0.5)
+    with pytest.raises(ValueError, match="attribute values"):
+        make_discriminators(dg)
+    with pytest.raises(ValueError, match="d_attributes"):
+        replace(tiny_dg(), d_attributes=-1.0)
+    assert all(d.attributes is None for d in make_discriminators(tiny_dg(), E, 5))  # off
+    d = make_discriminators(dg, E, 5)[0].eval()
+    torch.manual_seed(0)
+    code = torch.randn(4, d.code_ch, 4, 4)
+    labels = torch.tensor([[0, 1], [2, 0], [1, 1], [0, 0]])
+    # by hand: logits of the pooled code, softmax within each attribute's own values
+    logits = (code.mean(dim=(2, 3)) @ d.attributes.weight.t() + d.attributes.bias).detach()
+    p3 = torch.log_softmax(logits[:, :3], 1)
+    p2 = torch.log_softmax(logits[:, 3:], 1)
+    ce3 = -p3[torch.arange(4), labels[:, 0]].mean()
+    ce2 = -p2[torch.arange(4), labels[:, 1]].mean()
+    got = attribute_loss(d, code, AttributeTargets(labels, (3, 2), 0.5))
+    torch.testing.assert_close(got, 0.5 * (ce3 + ce2) / 2)
+    assert attribute_loss(d, code, None) == 0.0
+    # a run with labels trains the head (it is saved with D); without labels it says so
+    data = tiny_data(n_classes=4, per_class=3)
+    n = len(data.image_ids)
+    data.attributes = pd.DataFrame({"crown": np.asarray(COLOURS)[np.arange(n) % 3],
+                                    "size": np.where(np.arange(n) % 2, "small", "big")})
+    rdg = RDGConfig(epochs=1, batch_size=4, device="cpu")
+    out = train_rdg(data, dg, RSConfig(enabled=False), rdg, fine_grained=True,
+                    model_dir=tmp_path / "m", report_dir=tmp_path / "r", max_steps=2)
+    assert all(np.isfinite(v) for v in out.values())
+    state = torch.load(tmp_path / "m" / "last.pt", weights_only=False)["discriminators"]
+    assert state["0.attributes.weight"].shape[0] == 5
+    data.attributes = None
+    train_rdg(data, dg, RSConfig(enabled=False), rdg, fine_grained=True,
+              model_dir=tmp_path / "n", report_dir=tmp_path / "rn", max_steps=1)
+    assert "d_attributes: 0.5 needs attribute labels" in capsys.readouterr().out
+    state = torch.load(tmp_path / "n" / "last.pt", weights_only=False)["discriminators"]
+    assert not any("attributes" in k for k in state)
+
+
+def test_the_attribute_head_teaches_the_generator_the_labels():
+    """G's gradient from the head on its fakes: the head's loss on G's images falls when G
+    alone steps on it (D frozen), so the term drives what G draws."""
+    dg = replace(tiny_dg(), d_attributes=1.0)
+    rs, rdg = RSConfig(enabled=False), RDGConfig(batch_size=4, device="cpu")
+    nets = build_nets(dg, rs, rdg, E, True, torch.device("cpu"), attribute_sizes=(3, 2))
+    d = nets.discriminators[-1].eval().requires_grad_(False)
+    nets.generator.eval()
+    torch.manual_seed(0)
+    z, y = torch.randn(4, dg.z_dim), F.normalize(torch.randn(4, E), dim=1)
+    t = AttributeTargets(torch.tensor([[0, 1], [2, 0], [1, 1], [0, 0]]), (3, 2), 1.0)
+    opt = torch.optim.Adam(nets.generator.parameters(), lr=0.01)
+    losses = []
+    for _ in range(15):
+        fakes, _, _ = nets.generator(z, y, torch.zeros(4, dg.ca_dim))
+        loss = attribute_loss(d, d(fakes[-1]), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0]
