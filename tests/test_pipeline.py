@@ -49,6 +49,10 @@ def test_repro_produces_declared_outputs(workspace):
     assert (work / "reports/sen/loss.csv").is_file()
     assert (work / "reports/rdg/loss.csv").is_file()
     assert (work / "mlflow.db").is_file()
+    evaluate = json.loads((work / "reports/evaluate/metrics.json").read_text())
+    for group in ("gen", "seen", "heldout_phrasing"):   # the held-out phrasings are scored
+        assert 0.0 <= evaluate[f"{group}/acc_crown"] <= 1.0, group
+    assert (work / "reports/evaluate/figures/heldout_phrasings.png").is_file()
 
 
 @pytest.mark.slow

@@ -3,9 +3,11 @@
 A caption describes a bird by its four attributes (``crown``, ``wing``, ``belly`` colours and
 ``size``) in plain lowercase English words only (no digits or symbols: the text is spoken by a TTS
 engine later). Variety comes from synonyms ("wings" / "feathers on its wings", "crown" / "head" /
-"top of its head", ...), from the order of the parts, from several sentence frames, and from
-sometimes leaving one attribute out. The grammar is finite, so the same text recurs; the TTS stage
-synthesises each distinct text once.
+"top of its head", ...), from the order of the parts, from four ways of tying a colour to its
+part ("a red crown", "red on its head", "head red", "its head is red"), from several sentence
+frames, and from sometimes leaving one attribute out. Phrasings held out of this grammar, for
+evaluation only, are in :mod:`s2igan.data.phrasings`. The grammar is finite, so the same text
+recurs; the TTS stage synthesises each distinct text once.
 
 Every caption is a function of the attributes and a :class:`numpy.random.Generator` only, so it is
 deterministic given the generator's seed.
@@ -20,21 +22,44 @@ COLOUR_SLOTS = ("crown", "wing", "belly")
 
 # Part nouns used with a colour adjective ("a red crown", "blue wings").
 _PART_NOUNS = {
-    "crown": ["{a} {c} crown", "{a} {c} head", "{a} {c} cap on its head"],
-    "wing": ["{c} wings", "{c} feathers on its wings", "{c} wing feathers"],
-    "belly": ["{a} {c} belly", "{a} {c} breast", "{a} {c} underside"],
+    "crown": ["{a} {c} crown", "{a} {c} head", "{a} {c} cap on its head", "{a} {c} cap",
+              "{c} feathers on its head"],
+    "wing": ["{c} wings", "{c} feathers on its wings", "{c} wing feathers", "{c} coloured wings"],
+    "belly": ["{a} {c} belly", "{a} {c} breast", "{a} {c} underside", "{a} {c} chest",
+              "{c} underparts"],
+}
+# The colour before its part as a place ("red on its head").
+_PART_PLACES = {
+    "crown": ["{c} on its head", "{c} on its crown"],
+    "wing": ["{c} on its wings"],
+    "belly": ["{c} on its belly", "{c} on its breast", "{c} on its chest"],
+}
+# Terse part-then-colour items ("head red, wings blue").
+_PART_TERSE = {
+    "crown": ["crown {c}", "head {c}"],
+    "wing": ["wings {c}"],
+    "belly": ["belly {c}", "breast {c}", "chest {c}"],
 }
 # Part clauses ("its crown is red").
 _PART_CLAUSES = {
-    "crown": ["its crown is {c}", "the top of its head is {c}", "its head is {c}"],
-    "wing": ["its wings are {c}", "the feathers on its wings are {c}"],
-    "belly": ["its belly is {c}", "its breast is {c}", "its underside is {c}"],
+    "crown": ["its crown is {c}", "the top of its head is {c}", "its head is {c}",
+              "the crown is {c}", "its head is coloured {c}"],
+    "wing": ["its wings are {c}", "the feathers on its wings are {c}", "the wings are {c}",
+             "its wings are coloured {c}"],
+    "belly": ["its belly is {c}", "its breast is {c}", "its underside is {c}", "the belly is {c}",
+              "its chest is {c}"],
 }
 SIZE_WORDS = {"small": ["small", "little", "tiny"], "large": ["large", "big"]}
+# Words that show a caption mentions an attribute (a caption may leave one out).
+MENTION_WORDS = {"crown": ("crown", "head", "cap"), "wing": ("wing",),
+                 "belly": ("belly", "breast", "underside", "chest", "underparts"),
+                 "size": tuple(w for words in SIZE_WORDS.values() for w in words)}
 
-# Frames: {np} = list of part noun phrases, {cl} = list of part clauses, {sz} = size word,
+# Frames: {np} = list of part noun phrases, {pl} = list of colours on their parts as places,
+# {tl} = terse list of parts and their colours, {cl} = list of part clauses, {sz} = size word,
 # {a_sz} = size word with its article. Frames with a size placeholder are used when the size is
-# mentioned, the others when it is left out.
+# mentioned, the others when it is left out. The places, terse lists and the last frames of
+# each list widen the grammar beyond one word order per part (2026-12-04, README "Phrasings").
 _FRAMES_SIZE = [
     "this {sz} bird has {np}",
     "{a_sz} bird with {np}",
@@ -45,6 +70,11 @@ _FRAMES_SIZE = [
     "this is {a_sz} bird, {cl}",
     "the bird is {sz}, {cl}",
     "a bird with {np}, it is quite {sz}",
+    "{a_sz} bird with {pl}",
+    "this {sz} bird has {pl}",
+    "{a_sz} bird, {tl}",
+    "{cl}, and the bird is {sz}",
+    "it is {a_sz} bird with {np}",
 ]
 _FRAMES_NO_SIZE = [
     "this bird has {np}",
@@ -54,7 +84,12 @@ _FRAMES_NO_SIZE = [
     "a bird that has {np}",
     "this is a bird, {cl}",
     "on this bird {cl}",
+    "a bird with {pl}",
+    "this bird has {pl}",
+    "a bird, {tl}",
 ]
+
+_LISTS = {"np": _PART_NOUNS, "pl": _PART_PLACES, "tl": _PART_TERSE, "cl": _PART_CLAUSES}
 
 
 def article(word: str) -> str:
@@ -89,14 +124,10 @@ def caption(attrs: dict[str, str], rng: np.random.Generator,
     parts = [parts[i] for i in rng.permutation(len(parts))]
     frame = _pick(rng, _FRAMES_SIZE if "size" in mentioned else _FRAMES_NO_SIZE)
     fields: dict[str, str] = {}
-    if "{np}" in frame:
-        phrases = []
-        for slot in parts:
-            colour = attrs[slot]
-            phrases.append(_pick(rng, _PART_NOUNS[slot]).format(a=article(colour), c=colour))
-        fields["np"] = _join(phrases)
-    if "{cl}" in frame:
-        fields["cl"] = _join([_pick(rng, _PART_CLAUSES[s]).format(c=attrs[s]) for s in parts])
+    for key, options in _LISTS.items():
+        if "{" + key + "}" in frame:
+            fields[key] = _join([_pick(rng, options[s]).format(a=article(attrs[s]), c=attrs[s])
+                                 for s in parts])
     if "size" in mentioned:
         word = _pick(rng, SIZE_WORDS[attrs["size"]])
         fields["sz"] = word

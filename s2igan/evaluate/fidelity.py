@@ -16,6 +16,9 @@
   two noise seeds (:func:`s2igan.metrics.diagnostics.noise_diversity`).
 * ``heldout_voice/acc_<attr>``: the test captions re-spoken by voices held out of training (TTS
   -> filterbank -> SEN -> generator, the same noise as ``gen/acc``), so the two read side by side.
+* ``heldout_phrasing/acc_<attr>``: the unseen test classes described in phrasings the training
+  grammar never produces (:mod:`s2igan.data.phrasings`), spoken by the evaluation voice (one of
+  the training voices), with the same noise as ``gen/acc``: new words, not a new voice.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 
 from s2igan.arrays import load_vectors
 from s2igan.data.captions import COLOUR_SLOTS
+from s2igan.data.phrasings import heldout_pool
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.metrics.diagnostics import (
     attribute_accuracy,
@@ -150,3 +154,32 @@ def heldout_voice_scores(g: Generator, judges: Judges, captions: pd.DataFrame, z
         runs.append(judged_accuracy(judges, generate(g, speech, z, batch_size), truth,
                                     "heldout_voice"))
     return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]} if runs else {}
+
+
+def heldout_phrasings(captions: pd.DataFrame, n: int, seed: int) -> list[str]:
+    """One held-out phrasing per caption row: each class gets a seeded pool of ``n`` texts
+    (:func:`heldout_pool`, classes in id order) and its k-th row reads text k mod n."""
+    truth = attribute_table(captions)
+    first = {cid: i for i, cid in reversed(list(enumerate(captions["class_id"])))}
+    rng = np.random.default_rng(seed)
+    pools = {cid: heldout_pool({k: str(v) for k, v in truth.iloc[first[cid]].items()}, n, rng)
+             for cid in sorted(first)}
+    seen: dict = {}
+    texts = []
+    for cid in captions["class_id"]:
+        k = seen[cid] = seen.get(cid, -1) + 1
+        texts.append(pools[cid][k % len(pools[cid])])
+    return texts
+
+
+def heldout_phrasing_scores(g: Generator, judges: Judges, captions: pd.DataFrame,
+                            z: torch.Tensor, n: int, seed: int, frontend: SpeechFrontend,
+                            speech_encoder, batch_size: int = 64
+                            ) -> tuple[dict[str, float], list[str], torch.Tensor]:
+    """``heldout_phrasing/acc_<attr>`` (and ``anypart``): every test caption replaced by a
+    held-out phrasing of its class (:func:`heldout_phrasings`), spoken by ``frontend``'s voice,
+    generated with the evaluation noise ``z``. Returns the scores, the texts and the images."""
+    texts = heldout_phrasings(captions, n, seed)
+    images = generate(g, voice_speech(texts, frontend, speech_encoder), z, batch_size)
+    scores = judged_accuracy(judges, images, attribute_table(captions), "heldout_phrasing")
+    return scores, texts, images

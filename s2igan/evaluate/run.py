@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from s2igan.arrays import load_vectors
 from s2igan.config import at_least
 from s2igan.data import manifest as mf
+from s2igan.data.captions import MENTION_WORDS
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
-from s2igan.evaluate.fidelity import (anypart_scores, diversity_score, heldout_voice_scores,
-                                      probe_scores, seen_class_scores)
+from s2igan.evaluate.fidelity import (anypart_scores, diversity_score, heldout_phrasing_scores,
+                                      heldout_voice_scores, probe_scores, seen_class_scores)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
@@ -37,11 +38,6 @@ from s2igan.rdg.run import eval_split, generator_vectors, speech_sources
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
 from s2igan.sen.checkpoint import load_sen, load_state
 from s2igan.speech.frontend import SpeechFrontend, embed_fbanks, pad_fbanks
-
-# Words that show a SynthBirds caption mentions an attribute (captions may leave one out).
-MENTION_WORDS = {"crown": ("crown", "head"), "wing": ("wing",),
-                 "belly": ("belly", "breast", "underside"),
-                 "size": ("small", "little", "tiny", "large", "big")}
 
 
 @dataclass(frozen=True)
@@ -61,12 +57,14 @@ class EvalConfig:
     diversity_captions: int = 200   # test captions generated under a second noise seed
     probes: bool = True             # linear attribute probes (probe/*), attribute data only
     heldout_voices: tuple[str, ...] = ()   # voices not in training that re-speak the test captions
+    heldout_phrasings: int = 3      # held-out phrasings per test class; 0 = off
     device: str = "auto"
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "is_splits", "queries_per_class", "recall_k"):
             at_least(f"evaluate.{key}", getattr(self, key), 1)
-        for key in ("timing_repeats", "figure_captions", "seen_captions", "diversity_captions"):
+        for key in ("timing_repeats", "figure_captions", "seen_captions", "diversity_captions",
+                    "heldout_phrasings"):
             at_least(f"evaluate.{key}", getattr(self, key), 0)
 
 
@@ -223,6 +221,7 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     if text_system:
         m["protocol/text_system"] = ("sen.kind text: colour grid and timing encode the "
                                      "sentences' text (no ASR); held-out voices not scored")
+    phrased = None   # (texts, images) of the held-out phrasings
     if judges.attributes is not None:
         m.update(attribute_scores(judges, gen, captions, real, real_table))
         if cfg.probes:
@@ -234,6 +233,12 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
         m.update(heldout_voice_scores(g, judges, captions, z, voices, frontend, reads,
                                       cfg.batch_size))
         m["protocol/heldout_voices"] = ", ".join(voices) or "none"
+        if cfg.heldout_phrasings and not text_system and _has_classes(captions):
+            scores, phrase_texts, phrase_images = heldout_phrasing_scores(
+                g, judges, captions, z, cfg.heldout_phrasings, cfg.seed, frontend, reads,
+                cfg.batch_size)
+            m.update(scores)
+            phrased = (phrase_texts, phrase_images)
     n_div = min(cfg.diversity_captions, len(gen))
     if n_div:
         m["gen/diversity"] = diversity_score(
@@ -253,6 +258,11 @@ def evaluate(prepared: Path, embeddings: Path, features: Path, rdg_dir: Path, ju
     caption_grid([texts[i] for i in pick],
                  real[[real_pos[i] for i in captions["image_id"].iloc[pick]]], [gen[pick], extra],
                  files[0])
+    if phrased is not None:   # the same test classes as test_captions.png, in new words
+        files.append(figures / "heldout_phrasings.png")
+        caption_grid([phrased[0][i] for i in pick],
+                     real[[real_pos[i] for i in captions["image_id"].iloc[pick]]],
+                     [phrased[1][pick]], files[-1])
     pairs = [(int(pick[i]), int(pick[i + 1])) for i in range(0, min(len(pick), 6) - 1, 2)]
     if pairs:   # Li et al. Fig. 5
         files.append(interpolation_figure(g, torch.from_numpy(np.asarray(speech)).float(), texts,
@@ -297,8 +307,12 @@ def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray
         return None
 
 
+def _has_classes(captions) -> bool:
+    return bool((captions["class_id"] >= 0).all())
+
+
 ATTRIBUTE_GROUPS = (("unseen", "gen"), ("seen", "seen"), ("held-out voice", "heldout_voice"),
-                    ("real test", "real_test"))
+                    ("held-out phrasing", "heldout_phrasing"), ("real test", "real_test"))
 
 
 def summary_line(metrics: dict, report_dir: str | Path) -> str:

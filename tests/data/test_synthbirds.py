@@ -89,8 +89,9 @@ def test_split_refuses_impossible_config():
 
 
 # ------------------------------------------------------------------------------------ captions
-_NOUNS = {"crown": "crown|head|cap on its head|top of its head", "wing": "wings?|feathers on "
-          "its wings|wing feathers", "belly": "belly|breast|underside"}
+_NOUNS = {"crown": "crown|head|cap on its head|cap|feathers on its head|top of its head",
+          "wing": "wings?|feathers on its wings|wing feathers|coloured wings",
+          "belly": "belly|breast|underside|chest|underparts"}
 _COL = "|".join(COLOURS)
 
 
@@ -100,7 +101,11 @@ def _parse(text: str) -> dict[str, set[str]]:
     for slot, nouns in _NOUNS.items():
         for m in re.finditer(rf"\b({_COL}) (?:{nouns})\b", text):
             said[slot].add(m.group(1))
-        for m in re.finditer(rf"\b(?:{nouns}) (?:is|are) ({_COL})\b", text):
+        for m in re.finditer(rf"\b(?:{nouns}) (?:is|are)(?: coloured)? ({_COL})\b", text):
+            said[slot].add(m.group(1))
+        for m in re.finditer(rf"\b({_COL}) on its (?:{nouns})\b", text):      # red on its head
+            said[slot].add(m.group(1))
+        for m in re.finditer(rf"(?:^|, |and )(?:{nouns}) ({_COL})\b", text):   # wings blue
             said[slot].add(m.group(1))
     said["size"] |= {"small" for w in ("small", "little", "tiny") if re.search(rf"\b{w}\b", text)}
     said["size"] |= {"large" for w in ("large", "big") if re.search(rf"\b{w}\b", text)}
@@ -130,7 +135,13 @@ def test_caption_variety_and_pool():
     rng = np.random.default_rng(1)
     texts = {caption(attrs, rng, 0.0)[0] for _ in range(300)}
     assert len(texts) > 100
-    assert all("an orange" in t or "is orange" in t for t in texts)
+    # the crown's colour is always tied to the crown, in one of the grammar's four ways
+    tied = re.compile(r"an orange (?:crown|head|cap)|orange feathers on its head|"
+                      r"orange on its (?:head|crown)|(?:crown|head) orange|"
+                      r"(?:crown|head) is (?:coloured )?orange")
+    assert all(tied.search(t) for t in texts), [t for t in texts if not tied.search(t)][:3]
+    for form in ("on its head", "head orange", "coloured orange", "an orange cap"):
+        assert any(form in t for t in texts), form
     pool = caption_pool(attrs, 7, np.random.default_rng(2))
     assert len(pool) == len(set(pool)) == 7
 

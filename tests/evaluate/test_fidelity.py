@@ -8,7 +8,7 @@ import torch
 
 from conftest import TINY_SEN, TINY_SEN_DIMS
 from s2igan.arrays import load_vectors, save_vectors
-from s2igan.evaluate.fidelity import attributes_of, probe_scores, voice_speech
+from s2igan.evaluate.fidelity import attributes_of, heldout_phrasings, probe_scores, voice_speech
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.speech.frontend import SpeechFrontend
 
@@ -85,3 +85,25 @@ def test_a_held_out_voice_speaks_each_text_once_and_repeats_map_to_the_same_embe
                                                    voice="espeak:en-us,speed=175,pitch=50"),
                          speech_encoder)
     assert not torch.allclose(emb[0], other[0])
+
+
+def test_heldout_phrasings_cycle_a_seeded_pool_per_class_and_say_its_colours():
+    frame = _frame(n_classes=3, per_class=5)
+    for c, attrs in enumerate(({"crown": "red", "wing": "blue", "belly": "green"},
+                               {"crown": "white", "wing": "black", "belly": "pink"},
+                               {"crown": "brown", "wing": "orange", "belly": "purple"})):
+        rows = frame["class_id"] == c
+        frame.loc[rows, "attributes"] = json.dumps({**attrs, "size": "small"})
+    shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    texts = heldout_phrasings(shuffled, 3, seed=7)
+    assert texts == heldout_phrasings(shuffled, 3, seed=7)
+    for c in range(3):
+        mine = [t for t, cid in zip(texts, shuffled["class_id"]) if cid == c]
+        assert len(set(mine)) == 3 and mine[:2] == mine[3:]    # rows cycle the class's 3 texts
+        colours = set(json.loads(shuffled[shuffled["class_id"] == c]["attributes"].iloc[0])
+                      .values()) - {"small"}
+        assert all(all(col in t for col in colours) for t in mine), mine
+    # the pool depends on the classes, not on the order of the rows
+    by_class = {cid: t for t, cid in zip(texts, shuffled["class_id"])}
+    again = heldout_phrasings(frame, 3, seed=7)
+    assert set(again) == set(texts) and set(by_class.values()) <= set(again)

@@ -1,0 +1,64 @@
+"""The held-out phrasing grammar: disjoint from the training grammar, and truthful."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from s2igan.data.captions import SLOTS, caption
+from s2igan.data.phrasings import HELDOUT_WORDS, heldout_caption, heldout_pool
+from s2igan.data.synthbirds import PALETTE, SIZES
+
+COLOURS = list(PALETTE)
+_COL = "|".join(COLOURS)
+_MARKERS = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in HELDOUT_WORDS) + r")\b")
+
+
+def _attrs(rng):
+    attrs = {s: str(rng.choice(COLOURS)) for s in ("crown", "wing", "belly")}
+    attrs["size"] = str(rng.choice(SIZES))
+    return attrs
+
+
+def test_training_grammar_never_uses_a_heldout_word():
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        text, _ = caption(_attrs(rng), rng, omit_prob=0.3)
+        assert not _MARKERS.search(text), text
+
+
+def _said(text: str) -> dict[str, set[str]]:
+    """Independent reading of a held-out caption: the colour said of each part, and the size."""
+    parts = {"crown": [r"({c}) on top of the head", r"its head was ({c})", r"({c}) headed"],
+             "wing": [r"({c}) wings", r"({c}) on the wings", r"its wings were ({c})",
+                      r"({c}) winged"],
+             "belly": [r"({c}) underneath", r"({c}) tummy", r"its tummy was ({c})",
+                       r"({c}) bellied"]}
+    said = {slot: {m for p in pats for m in re.findall(rf"\b{p.format(c=_COL)}\b", text)}
+            for slot, pats in parts.items()}
+    said["size"] = ({"small" for w in ("tiny", "little", "wee", "small") if f" {w} " in text}
+                    | {"large" for w in ("big", "huge", "large") if f" {w} " in text})
+    return said
+
+
+def test_heldout_captions_say_all_four_true_attributes():
+    rng = np.random.default_rng(1)
+    frames = set()
+    for _ in range(800):
+        attrs = _attrs(rng)
+        text = heldout_caption(attrs, rng)
+        assert re.fullmatch(r"[a-z ,]+", text), text
+        assert _MARKERS.search(text), text
+        assert _said(text) == {s: {attrs[s]} for s in SLOTS}, (text, attrs)
+        assert len(re.findall(rf"\b(?:{_COL})\b", text)) == 3, text
+        frames.add(text.split()[0] + ("creature" in text) * " creature")
+    assert len(frames) == 4, frames
+
+
+def test_heldout_pool_is_distinct_and_seeded():
+    attrs = {"crown": "red", "wing": "blue", "belly": "yellow", "size": "small"}
+    pool = heldout_pool(attrs, 5, np.random.default_rng(2))
+    assert len(pool) == len(set(pool)) == 5
+    assert pool == heldout_pool(attrs, 5, np.random.default_rng(2))
+    assert pool != heldout_pool(attrs, 5, np.random.default_rng(3))
