@@ -92,6 +92,22 @@ _FRAMES_NO_SIZE = [
 _LISTS = {"np": _PART_NOUNS, "pl": _PART_PLACES, "tl": _PART_TERSE, "cl": _PART_CLAUSES}
 
 
+def _first(table: dict[str, list[str]], counts: tuple[int, int, int]) -> dict[str, list[str]]:
+    return {slot: table[slot][:n] for slot, n in zip(COLOUR_SLOTS, counts)}
+
+
+# A grammar: the part lists by frame placeholder, the frames with a size, the frames without.
+# "wide" is the grammar above (2026-12-04). "basic" is the grammar until 2026-12-03: noun phrases
+# and clauses only, fewer words and frames. The widening only appended to each list, so "basic"
+# is the first entries of each, and its captions are, draw for draw, the old grammar's
+# (`tests/data/test_synthbirds.py` pins some).
+GRAMMARS = {
+    "wide": (_LISTS, _FRAMES_SIZE, _FRAMES_NO_SIZE),
+    "basic": ({"np": _first(_PART_NOUNS, (3, 3, 3)), "cl": _first(_PART_CLAUSES, (3, 2, 3))},
+              _FRAMES_SIZE[:9], _FRAMES_NO_SIZE[:7]),
+}
+
+
 def article(word: str) -> str:
     """The indefinite article for ``word``."""
     return "an" if word[0] in "aeiou" else "a"
@@ -107,9 +123,9 @@ def _pick(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def caption(attrs: dict[str, str], rng: np.random.Generator,
-            omit_prob: float = 0.15) -> tuple[str, tuple[str, ...]]:
-    """Draw one caption of a bird with attributes ``attrs``.
+def caption(attrs: dict[str, str], rng: np.random.Generator, omit_prob: float = 0.15,
+            grammar: str = "wide") -> tuple[str, tuple[str, ...]]:
+    """Draw one caption of a bird with attributes ``attrs`` from ``grammar`` (:data:`GRAMMARS`).
 
     Returns the text and the attribute slots it mentions (in :data:`SLOTS` order). With
     probability ``omit_prob`` one attribute (any of the four) is left out.
@@ -117,14 +133,17 @@ def caption(attrs: dict[str, str], rng: np.random.Generator,
     missing = [s for s in SLOTS if s not in attrs]
     if missing:
         raise ValueError(f"attributes lack slot(s) {missing}: {attrs}")
+    if grammar not in GRAMMARS:
+        raise ValueError(f"unknown caption grammar {grammar!r}; one of {sorted(GRAMMARS)}")
+    lists, frames_size, frames_no_size = GRAMMARS[grammar]
     mentioned = list(SLOTS)
     if rng.random() < omit_prob:
         mentioned.remove(SLOTS[int(rng.integers(len(SLOTS)))])
     parts = [s for s in COLOUR_SLOTS if s in mentioned]
     parts = [parts[i] for i in rng.permutation(len(parts))]
-    frame = _pick(rng, _FRAMES_SIZE if "size" in mentioned else _FRAMES_NO_SIZE)
+    frame = _pick(rng, frames_size if "size" in mentioned else frames_no_size)
     fields: dict[str, str] = {}
-    for key, options in _LISTS.items():
+    for key, options in lists.items():
         if "{" + key + "}" in frame:
             fields[key] = _join([_pick(rng, options[s]).format(a=article(attrs[s]), c=attrs[s])
                                  for s in parts])
@@ -137,13 +156,13 @@ def caption(attrs: dict[str, str], rng: np.random.Generator,
 
 
 def captions(attrs: dict[str, str], n: int, rng: np.random.Generator,
-             omit_prob: float = 0.15) -> list[str]:
+             omit_prob: float = 0.15, grammar: str = "wide") -> list[str]:
     """``n`` captions of one image (texts only)."""
-    return [caption(attrs, rng, omit_prob)[0] for _ in range(n)]
+    return [caption(attrs, rng, omit_prob, grammar)[0] for _ in range(n)]
 
 
 def caption_pool(attrs: dict[str, str], size: int, rng: np.random.Generator,
-                 omit_prob: float = 0.15) -> list[str]:
+                 omit_prob: float = 0.15, grammar: str = "wide") -> list[str]:
     """Up to ``size`` distinct captions of one class, in draw order (fewer if the grammar runs out).
 
     Drawing a class's captions from such a pool bounds the number of distinct texts the TTS stage
@@ -153,5 +172,5 @@ def caption_pool(attrs: dict[str, str], size: int, rng: np.random.Generator,
     for _ in range(50 * size):
         if len(pool) == size:
             break
-        pool.setdefault(caption(attrs, rng, omit_prob)[0])
+        pool.setdefault(caption(attrs, rng, omit_prob, grammar)[0])
     return list(pool)

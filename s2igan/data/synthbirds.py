@@ -25,9 +25,9 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from s2igan.config import at_least, fraction
+from s2igan.config import at_least, fraction, one_of
 from s2igan.data import manifest
-from s2igan.data.captions import COLOUR_SLOTS, caption, caption_pool
+from s2igan.data.captions import COLOUR_SLOTS, GRAMMARS, caption, caption_pool
 from s2igan.io import atomic_path
 from s2igan.stage import worker_pool
 
@@ -54,6 +54,7 @@ class SynthBirdsConfig:
     supersample: int = 3      # drawing scale before the LANCZOS downsampling
     workers: int = 2          # rendering processes (1 = in-process)
     caption_pool: int = 0     # > 0: each class's captions are drawn from this many distinct texts
+    grammar: str = "wide"     # caption grammar: wide | basic (the grammar until 2026-12-03)
 
     def __post_init__(self) -> None:
         where = "data.synthbirds"
@@ -63,6 +64,7 @@ class SynthBirdsConfig:
         at_least(f"{where}.n_classes", self.n_classes, self.test_classes + 1)
         fraction(f"{where}.omit_prob", self.omit_prob)
         at_least(f"{where}.caption_pool", self.caption_pool, 0)
+        one_of(f"{where}.grammar", self.grammar, GRAMMARS)
 
 
 def class_name(attrs: dict[str, str]) -> str:
@@ -285,7 +287,7 @@ def generate(cfg: SynthBirdsConfig, out_dir: Path, seed: int) -> pd.DataFrame:
         pool = None
         if cfg.caption_pool > 0:
             pool = caption_pool(attrs, cfg.caption_pool, np.random.default_rng([seed, 3, class_id]),
-                                cfg.omit_prob)
+                                cfg.omit_prob, cfg.grammar)
         for k in range(cfg.images_per_class):
             index = len(jobs)
             image_id = f"sb_c{class_id:03d}_i{k:03d}"
@@ -294,7 +296,7 @@ def generate(cfg: SynthBirdsConfig, out_dir: Path, seed: int) -> pd.DataFrame:
             rng = np.random.default_rng([seed, 2, index])
             for j in range(cfg.captions_per_image):
                 if pool is None:
-                    text, _ = caption(attrs, rng, cfg.omit_prob)
+                    text, _ = caption(attrs, rng, cfg.omit_prob, cfg.grammar)
                 else:
                     text = pool[int(rng.integers(len(pool)))]
                 rows.append({"image_id": image_id, "image_path": path, "class_id": class_id,

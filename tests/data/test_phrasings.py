@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
-from s2igan.data.captions import SLOTS, caption
+from s2igan.data.captions import GRAMMARS, SLOTS, caption
 from s2igan.data.phrasings import HELDOUT_WORDS, heldout_caption, heldout_pool
 from s2igan.data.synthbirds import PALETTE, SIZES
 
@@ -21,10 +22,11 @@ def _attrs(rng):
     return attrs
 
 
-def test_training_grammar_never_uses_a_heldout_word():
+@pytest.mark.parametrize("grammar", sorted(GRAMMARS))
+def test_training_grammar_never_uses_a_heldout_word(grammar):
     rng = np.random.default_rng(0)
     for _ in range(3000):
-        text, _ = caption(_attrs(rng), rng, omit_prob=0.3)
+        text, _ = caption(_attrs(rng), rng, omit_prob=0.3, grammar=grammar)
         assert not _MARKERS.search(text), text
 
 

@@ -146,6 +146,31 @@ def test_caption_variety_and_pool():
     assert len(pool) == len(set(pool)) == 7
 
 
+def test_basic_grammar_is_the_grammar_until_2026_12_03():
+    """`data.synthbirds.grammar: basic` draws, draw for draw, the captions of the grammar before
+    the widening (these pools were printed by that code), and none of the wide grammar's forms."""
+    red = {"crown": "red", "wing": "blue", "belly": "white", "size": "small"}
+    assert caption_pool(red, 3, np.random.default_rng([0, 3, 7]), 0.15, "basic") == [
+        "this is a little bird, its underside is white, its wings are blue and its crown is red",
+        "this is a little bird, the top of its head is red and its underside is white",
+        "the bird is small with a white breast, a red cap on its head and blue wing feathers"]
+    green = {"crown": "green", "wing": "black", "belly": "yellow", "size": "large"}
+    assert caption_pool(green, 3, np.random.default_rng([0, 3, 11]), 0.15, "basic") == [
+        "a bird with a green cap on its head, a yellow belly and black wings, it is quite big",
+        "a bird with a green cap on its head, black feathers on its wings and a yellow underside, "
+        "it is quite large",
+        "the bird is big, the top of its head is green, its belly is yellow and the feathers on "
+        "its wings are black"]
+    rng = np.random.default_rng(3)
+    basic = {caption(red, rng, 0.15, "basic")[0] for _ in range(400)}
+    wide = {caption(red, rng, 0.15, "wide")[0] for _ in range(400)}
+    new_forms = re.compile(r"red on its|head red|chest|underparts|coloured|the wings are")
+    assert not any(new_forms.search(t) for t in basic)
+    assert any(new_forms.search(t) for t in wide)
+    with pytest.raises(ValueError, match="grammar"):
+        caption(red, rng, 0.15, "poetic")
+
+
 def test_generate_caption_pool_bounds_distinct_texts(tmp_path):
     cfg = from_dict(SynthBirdsConfig, {**TINY.__dict__, "caption_pool": 2,
                                        "captions_per_image": 5, "image_size": 32})
