@@ -13,12 +13,20 @@ Every held-out caption mentions all four attributes (so the image's attributes a
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from s2igan.data.captions import COLOUR_SLOTS, SLOTS, article
 
 HELDOUT_WORDS = ("tummy", "underneath", "on top of the head", "headed", "winged", "bellied",
                  "was", "were", "fellow", "creature", "huge", "wee", "look at", "i saw")
+
+# Per part, the held-out words that name the part itself. The other held-out forms name it with
+# a word the training grammar has for it ("head", "wings"), in a new construction ("green on top
+# of the head", "its wings were blue"); every held-out belly form uses a new word.
+NEW_PART_WORDS = {"crown": ("headed",), "wing": ("winged",),
+                  "belly": ("tummy", "underneath", "bellied")}
 
 _SIZE = {"small": ["tiny", "little", "wee", "small"], "large": ["big", "huge", "large"]}
 # per frame: the part phrases (one list per part) and the sentence around them
@@ -61,6 +69,11 @@ def heldout_caption(attrs: dict[str, str], rng: np.random.Generator) -> str:
     size = words[int(rng.integers(len(words)))]
     text = frame.format(parts=_join(phrases), sz=size, a_sz=f"{article(size)} {size}")
     return text
+
+
+def names_part_with_new_word(text: str, part: str) -> bool:
+    """Whether held-out caption ``text`` names ``part`` with one of :data:`NEW_PART_WORDS`."""
+    return any(re.search(rf"\b{w}\b", text) for w in NEW_PART_WORDS[part])
 
 
 def heldout_pool(attrs: dict[str, str], size: int, rng: np.random.Generator) -> list[str]:

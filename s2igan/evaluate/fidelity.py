@@ -19,6 +19,9 @@
 * ``heldout_phrasing/acc_<attr>``: the unseen test classes described in phrasings the training
   grammar never produces (:mod:`s2igan.data.phrasings`), spoken by the evaluation voice (one of
   the training voices), with the same noise as ``gen/acc``: new words, not a new voice.
+  ``heldout_phrasing/acc_<part>_known_word`` and ``_new_word`` split it by whether the caption
+  names the part with a word the training grammar has for it ("head", "wings") or with a new one
+  ("headed", "winged", "tummy", ...: :data:`s2igan.data.phrasings.NEW_PART_WORDS`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import torch
 
 from s2igan.arrays import load_vectors
 from s2igan.data.captions import COLOUR_SLOTS
-from s2igan.data.phrasings import heldout_pool
+from s2igan.data.phrasings import heldout_pool, names_part_with_new_word
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.metrics.diagnostics import (
     attribute_accuracy,
@@ -95,11 +98,33 @@ def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
                     prefix: str) -> dict[str, float]:
     """``<prefix>/acc_<attr>``: the attribute judge on uint8 images against ``truth``; and
     ``<prefix>/anypart_<part>`` (:func:`colour_anywhere`) for the colour parts the judge reads."""
-    probs = predict(judges.attributes, images)
-    pred = {a: np.asarray(values)[probs[a].argmax(1)] for a, values in judges.values.items()}
+    pred = judged_values(judges, images)
     out = {f"{prefix}/acc_{a}": attribute_accuracy(p, truth[a].astype(str).to_numpy())
            for a, p in pred.items()}
     out.update(anypart_scores(pred, truth, prefix))
+    return out
+
+
+def judged_values(judges: Judges, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """The attribute judge's reading of uint8 images: one value name per image and attribute."""
+    probs = predict(judges.attributes, images)
+    return {a: np.asarray(values)[probs[a].argmax(1)] for a, values in judges.values.items()}
+
+
+def part_word_scores(pred: dict[str, np.ndarray], truth: pd.DataFrame, texts: list[str],
+                     prefix: str) -> dict[str, float]:
+    """``<prefix>/acc_<part>_known_word`` / ``_new_word``: the accuracy of each colour part over
+    the captions that name the part with a training word / a held-out word
+    (:func:`names_part_with_new_word`); a split with no caption is left out."""
+    out = {}
+    for part in COLOUR_SLOTS:
+        if part not in pred:
+            continue
+        new = np.array([names_part_with_new_word(t, part) for t in texts])
+        hit = pred[part] == truth[part].astype(str).to_numpy()
+        for name, rows in (("known_word", ~new), ("new_word", new)):
+            if rows.any():
+                out[f"{prefix}/acc_{part}_{name}"] = float(hit[rows].mean())
     return out
 
 
@@ -181,5 +206,8 @@ def heldout_phrasing_scores(g: Generator, judges: Judges, captions: pd.DataFrame
     generated with the evaluation noise ``z``. Returns the scores, the texts and the images."""
     texts = heldout_phrasings(captions, n, seed)
     images = generate(g, voice_speech(texts, frontend, speech_encoder), z, batch_size)
-    scores = judged_accuracy(judges, images, attribute_table(captions), "heldout_phrasing")
+    truth = attribute_table(captions)
+    scores = judged_accuracy(judges, images, truth, "heldout_phrasing")
+    scores.update(part_word_scores(judged_values(judges, images), truth, texts,
+                                   "heldout_phrasing"))
     return scores, texts, images

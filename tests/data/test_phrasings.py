@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from s2igan.data.captions import GRAMMARS, SLOTS, caption
-from s2igan.data.phrasings import HELDOUT_WORDS, heldout_caption, heldout_pool
+from s2igan.data.phrasings import (HELDOUT_WORDS, NEW_PART_WORDS, heldout_caption,
+                                   heldout_pool, names_part_with_new_word)
 from s2igan.data.synthbirds import PALETTE, SIZES
 
 COLOURS = list(PALETTE)
@@ -64,3 +65,16 @@ def test_heldout_pool_is_distinct_and_seeded():
     assert len(pool) == len(set(pool)) == 5
     assert pool == heldout_pool(attrs, 5, np.random.default_rng(2))
     assert pool != heldout_pool(attrs, 5, np.random.default_rng(3))
+
+
+def test_new_part_words_are_held_out_and_split_the_crown_and_wing_forms():
+    assert {w for words in NEW_PART_WORDS.values() for w in words} <= set(HELDOUT_WORDS)
+    rng = np.random.default_rng(4)
+    new = {part: set() for part in NEW_PART_WORDS}
+    for _ in range(400):
+        text = heldout_caption(_attrs(rng), rng)
+        for part in new:
+            new[part].add(names_part_with_new_word(text, part))
+    assert new == {"crown": {True, False}, "wing": {True, False}, "belly": {True}}
+    assert names_part_with_new_word("a huge red headed, blue winged and white bellied bird", "wing")
+    assert not names_part_with_new_word("i saw a wee bird, its wings were blue", "wing")

@@ -8,7 +8,8 @@ import torch
 
 from conftest import TINY_SEN, TINY_SEN_DIMS
 from s2igan.arrays import load_vectors, save_vectors
-from s2igan.evaluate.fidelity import attributes_of, heldout_phrasings, probe_scores, voice_speech
+from s2igan.evaluate.fidelity import (attributes_of, heldout_phrasings, part_word_scores,
+                                     probe_scores, voice_speech)
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.speech.frontend import SpeechFrontend
 
@@ -107,3 +108,21 @@ def test_heldout_phrasings_cycle_a_seeded_pool_per_class_and_say_its_colours():
     by_class = {cid: t for t, cid in zip(texts, shuffled["class_id"])}
     again = heldout_phrasings(frame, 3, seed=7)
     assert set(again) == set(texts) and set(by_class.values()) <= set(again)
+
+
+def test_part_word_scores_split_each_part_by_the_word_that_names_it():
+    texts = ["a wee red headed, blue winged and white bellied bird",       # crown new, wing new
+             "i saw a big bird, its head was red, its wings were blue and its tummy was white",
+             "look at this big fellow, red on top of the head, blue wings and white underneath",
+             "a tiny red headed, green winged and pink bellied bird"]
+    truth = pd.DataFrame({"crown": ["red"] * 4, "wing": ["blue", "blue", "blue", "green"],
+                          "belly": ["white", "white", "white", "pink"]})
+    pred = {"crown": np.array(["red", "red", "black", "blue"]),
+            "wing": np.array(["blue", "red", "blue", "green"]),
+            "belly": np.array(["white", "white", "black", "black"])}
+    got = part_word_scores(pred, truth, texts, "p")
+    # crown: new word in rows 0 and 3 (1 of 2 right), known in rows 1 and 2 (1 of 2 right);
+    # wing: new in rows 0 and 3 (both right), known in rows 1 and 2 (1 of 2); belly: all new
+    assert got == {"p/acc_crown_known_word": 0.5, "p/acc_crown_new_word": 0.5,
+                   "p/acc_wing_known_word": 0.5, "p/acc_wing_new_word": 1.0,
+                   "p/acc_belly_new_word": 0.5}
