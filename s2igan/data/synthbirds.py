@@ -54,7 +54,7 @@ class SynthBirdsConfig:
     supersample: int = 3      # drawing scale before the LANCZOS downsampling
     workers: int = 2          # rendering processes (1 = in-process)
     caption_pool: int = 0     # > 0: each class's captions are drawn from this many distinct texts
-    grammar: str = "wide"     # caption grammar: wide | basic (the grammar until 2026-12-03)
+    grammar: str = "basic"    # caption grammar: basic | wide (README "Phrasings")
 
     def __post_init__(self) -> None:
         where = "data.synthbirds"

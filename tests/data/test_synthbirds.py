@@ -11,7 +11,7 @@ from PIL import Image
 
 from s2igan.config import from_dict
 from s2igan.data import manifest
-from s2igan.data.captions import SLOTS, caption, caption_pool
+from s2igan.data.captions import GRAMMARS, SLOTS, caption, caption_pool
 from s2igan.data.contact_sheet import contact_sheet
 from s2igan.data.synthbirds import (PALETTE, SIZES, SynthBirdsConfig, class_name, generate,
                                     render, sample_classes)
@@ -112,13 +112,14 @@ def _parse(text: str) -> dict[str, set[str]]:
     return said
 
 
-def test_captions_say_only_true_attributes():
+@pytest.mark.parametrize("grammar", sorted(GRAMMARS))
+def test_captions_say_only_true_attributes(grammar):
     rng = np.random.default_rng(0)
     omitted = 0
     for _ in range(1500):
         attrs = {s: str(rng.choice(COLOURS)) for s in ("crown", "wing", "belly")}
         attrs["size"] = str(rng.choice(SIZES))
-        text, mentioned = caption(attrs, rng, omit_prob=0.3)
+        text, mentioned = caption(attrs, rng, omit_prob=0.3, grammar=grammar)
         assert re.fullmatch(r"[a-z ,]+", text), text
         said = _parse(text)
         for slot in SLOTS:
@@ -133,7 +134,7 @@ def test_captions_say_only_true_attributes():
 def test_caption_variety_and_pool():
     attrs = {"crown": "orange", "wing": "blue", "belly": "white", "size": "small"}
     rng = np.random.default_rng(1)
-    texts = {caption(attrs, rng, 0.0)[0] for _ in range(300)}
+    texts = {caption(attrs, rng, 0.0, "wide")[0] for _ in range(300)}
     assert len(texts) > 100
     # the crown's colour is always tied to the crown, in one of the grammar's four ways
     tied = re.compile(r"an orange (?:crown|head|cap)|orange feathers on its head|"
@@ -142,7 +143,7 @@ def test_caption_variety_and_pool():
     assert all(tied.search(t) for t in texts), [t for t in texts if not tied.search(t)][:3]
     for form in ("on its head", "head orange", "coloured orange", "an orange cap"):
         assert any(form in t for t in texts), form
-    pool = caption_pool(attrs, 7, np.random.default_rng(2))
+    pool = caption_pool(attrs, 7, np.random.default_rng(2), grammar="wide")
     assert len(pool) == len(set(pool)) == 7
 
 
