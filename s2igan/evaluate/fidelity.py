@@ -98,7 +98,12 @@ def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
                     prefix: str) -> dict[str, float]:
     """``<prefix>/acc_<attr>``: the attribute judge on uint8 images against ``truth``; and
     ``<prefix>/anypart_<part>`` (:func:`colour_anywhere`) for the colour parts the judge reads."""
-    pred = judged_values(judges, images)
+    return value_scores(judged_values(judges, images), truth, prefix)
+
+
+def value_scores(pred: dict[str, np.ndarray], truth: pd.DataFrame, prefix: str
+                 ) -> dict[str, float]:
+    """:func:`judged_accuracy` of readings already judged (:func:`judged_values`)."""
     out = {f"{prefix}/acc_{a}": attribute_accuracy(p, truth[a].astype(str).to_numpy())
            for a, p in pred.items()}
     out.update(anypart_scores(pred, truth, prefix))
@@ -207,7 +212,7 @@ def heldout_phrasing_scores(g: Generator, judges: Judges, captions: pd.DataFrame
     texts = heldout_phrasings(captions, n, seed)
     images = generate(g, voice_speech(texts, frontend, speech_encoder), z, batch_size)
     truth = attribute_table(captions)
-    scores = judged_accuracy(judges, images, truth, "heldout_phrasing")
-    scores.update(part_word_scores(judged_values(judges, images), truth, texts,
-                                   "heldout_phrasing"))
+    pred = judged_values(judges, images)     # judged once, for both kinds of score
+    scores = value_scores(pred, truth, "heldout_phrasing")
+    scores.update(part_word_scores(pred, truth, texts, "heldout_phrasing"))
     return scores, texts, images
