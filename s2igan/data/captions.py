@@ -15,6 +15,8 @@ deterministic given the generator's seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 SLOTS = ("crown", "wing", "belly", "size")
@@ -115,7 +117,8 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _join(items: list[str]) -> str:
+def join_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
@@ -147,7 +150,7 @@ def caption(attrs: dict[str, str], rng: np.random.Generator, omit_prob: float = 
     fields: dict[str, str] = {}
     for key, options in lists.items():
         if "{" + key + "}" in frame:
-            fields[key] = _join([_pick(rng, options[s]).format(a=article(attrs[s]), c=attrs[s])
+            fields[key] = join_list([_pick(rng, options[s]).format(a=article(attrs[s]), c=attrs[s])
                                  for s in parts])
     if "size" in mentioned:
         word = _pick(rng, SIZE_WORDS[attrs["size"]])
@@ -170,9 +173,15 @@ def caption_pool(attrs: dict[str, str], size: int, rng: np.random.Generator,
     Drawing a class's captions from such a pool bounds the number of distinct texts the TTS stage
     must synthesise.
     """
+    return distinct_draws(lambda: caption(attrs, rng, omit_prob, grammar)[0], size)
+
+
+def distinct_draws(draw: Callable[[], str], size: int) -> list[str]:
+    """Up to ``size`` distinct results of ``draw()``, in draw order, from at most ``50 * size``
+    draws (fewer results if the draws keep repeating)."""
     pool: dict[str, None] = {}
     for _ in range(50 * size):
         if len(pool) == size:
             break
-        pool.setdefault(caption(attrs, rng, omit_prob, grammar)[0])
+        pool.setdefault(draw())
     return list(pool)

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from s2igan.data.captions import COLOUR_SLOTS, SLOTS, article
+from s2igan.data.captions import COLOUR_SLOTS, SLOTS, article, distinct_draws, join_list
 
 HELDOUT_WORDS = ("tummy", "underneath", "on top of the head", "headed", "winged", "bellied",
                  "was", "were", "fellow", "creature", "huge", "wee", "look at", "i saw")
@@ -48,10 +48,6 @@ _FRAMES = [
 ]
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def heldout_caption(attrs: dict[str, str], rng: np.random.Generator) -> str:
     """One held-out phrasing of a bird with attributes ``attrs`` (all four are said)."""
     missing = [s for s in SLOTS if s not in attrs]
@@ -67,7 +63,7 @@ def heldout_caption(attrs: dict[str, str], rng: np.random.Generator) -> str:
                                                                        c=colour))
     words = _SIZE[attrs["size"]]
     size = words[int(rng.integers(len(words)))]
-    text = frame.format(parts=_join(phrases), sz=size, a_sz=f"{article(size)} {size}")
+    text = frame.format(parts=join_list(phrases), sz=size, a_sz=f"{article(size)} {size}")
     return text
 
 
@@ -78,9 +74,4 @@ def names_part_with_new_word(text: str, part: str) -> bool:
 
 def heldout_pool(attrs: dict[str, str], size: int, rng: np.random.Generator) -> list[str]:
     """Up to ``size`` distinct held-out phrasings of one class, in draw order."""
-    pool: dict[str, None] = {}
-    for _ in range(50 * size):
-        if len(pool) == size:
-            break
-        pool.setdefault(heldout_caption(attrs, rng))
-    return list(pool)
+    return distinct_draws(lambda: heldout_caption(attrs, rng), size)
