@@ -18,7 +18,8 @@ def main(prepared, embeddings, features, rdg_dir, judge_dir, sen_dir, report_dir
     params = load_params()
     cfg = from_dict(EvalConfig, params.get("evaluate"), "evaluate")
     frontend = SpeechFrontend(fbank=from_dict(FbankConfig, params.get("fbank"), "fbank"),
-                              tts_backend=params["tts"]["backend"], voice=cfg.voice)
+                              tts_backend=params["tts"]["backend"], voice=cfg.voice,
+                              workers=cfg.tts_workers)
     report = Path(report_dir)
     with StageRun("evaluate", params=stage_params(params, "evaluate", "tts.backend", "fbank",
                                                    "features.weights"),

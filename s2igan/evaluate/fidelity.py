@@ -164,9 +164,9 @@ def diversity_score(g: Generator, speech: torch.Tensor, first: torch.Tensor, see
 
 def voice_speech(texts: list[str], frontend: SpeechFrontend, speech_encoder) -> torch.Tensor:
     """SEN speech embeddings (N, E) of ``texts`` spoken by the frontend's voice (each distinct
-    text synthesised once)."""
+    text synthesised once, over the frontend's workers)."""
     distinct = sorted(set(texts))
-    emb = embed_fbanks(speech_encoder, [frontend.text_fbank(t) for t in distinct])
+    emb = embed_fbanks(speech_encoder, frontend.text_fbanks(distinct))
     row = {t: i for i, t in enumerate(distinct)}
     return emb[[row[t] for t in texts]]
 

@@ -58,10 +58,11 @@ class EvalConfig:
     probes: bool = True             # linear attribute probes (probe/*), attribute data only
     heldout_voices: tuple[str, ...] = ()   # voices not in training that re-speak the test captions
     heldout_phrasings: int = 3      # held-out phrasings per test class; 0 = off
+    tts_workers: int = 2            # synthesis processes of the spoken sentences (same speech for any)
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for key in ("batch_size", "is_splits", "queries_per_class", "recall_k"):
+        for key in ("batch_size", "is_splits", "queries_per_class", "recall_k", "tts_workers"):
             at_least(f"evaluate.{key}", getattr(self, key), 1)
         for key in ("timing_repeats", "figure_captions", "seen_captions", "diversity_captions",
                     "heldout_phrasings"):
@@ -301,7 +302,7 @@ def _colour_fbanks(cfg: EvalConfig, frontend: SpeechFrontend) -> list[np.ndarray
     """Filterbanks of the Fig. 7 sentences (rows: belly colour, columns: wing colour)."""
     texts = _colour_texts(cfg)
     try:
-        return [frontend.text_fbank(t) for t in texts]
+        return frontend.text_fbanks(texts)
     except Exception as exc:  # a missing TTS engine must not lose every other score
         warnings.warn(f"colour grid skipped: TTS backend {frontend.tts_backend!r} failed ({exc})")
         return None

@@ -122,18 +122,44 @@ def embed_fbanks(speech_encoder: torch.nn.Module, fbanks: list[np.ndarray]) -> t
     return speech_encoder.eval()(x.to(device), lengths.to(device)).float().cpu()
 
 
+def _quiet_worker() -> None:
+    torch.set_num_threads(1)   # the synthesis processes share the cores with each other
+
+
+def _text_wave_job(job: tuple[str, str, str | None, int]) -> np.ndarray:
+    return text_to_wave(*job)
+
+
 @dataclass(frozen=True)
 class SpeechFrontend:
     """Text or audio -> filterbank, as the `fbank` stage computes it: built from the filterbank
-    config (params ``fbank``) and the TTS backend (params ``tts.backend``) with one voice."""
+    config (params ``fbank``) and the TTS backend (params ``tts.backend``) with one voice.
+    ``workers`` processes synthesise the texts of :meth:`text_fbanks`; every text is reseeded on
+    its own (:func:`text_to_wave`), so the speech is the same for any number of workers."""
 
     fbank: FbankConfig = field(default_factory=FbankConfig)
     tts_backend: str = "piper"
     voice: str | None = None      # None: the backend's first voice
     seed: int = 0                 # TTS reseed (the same text gives the same speech)
+    workers: int = 1              # synthesis processes of text_fbanks
 
     def text_wave(self, text: str) -> np.ndarray:
         return text_to_wave(text, self.tts_backend, self.voice, self.seed)
+
+    def text_waves(self, texts: list[str]) -> list[np.ndarray]:
+        """:meth:`text_wave` of every text, in order, over ``workers`` processes (forked; they
+        return waves only, the filterbanks are computed here)."""
+        jobs = [(t, self.tts_backend, self.voice, self.seed) for t in texts]
+        if self.workers <= 1 or len(jobs) < 2:
+            return [_text_wave_job(j) for j in jobs]
+        from s2igan.stage import worker_pool   # (s2igan.stage is not needed elsewhere here)
+
+        with worker_pool(min(self.workers, len(jobs)), _quiet_worker) as pool:
+            return pool.map(_text_wave_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
+
+    def text_fbanks(self, texts: list[str]) -> list[np.ndarray]:
+        """:meth:`text_fbank` of every text, the synthesis spread over ``workers`` processes."""
+        return [self.filterbank(w) for w in self.text_waves(texts)]
 
     def filterbank(self, wave: np.ndarray) -> np.ndarray:
         """(N,) 16 kHz wave -> (T, n_mels) filterbank."""

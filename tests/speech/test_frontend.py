@@ -41,3 +41,17 @@ def test_pad_fbanks_and_embed():
     assert torch.allclose(emb, torch.tensor([[1.0] * 3, [2.0] * 3]))
     with pytest.raises(BadInputError, match="no speech"):
         embed_fbanks(MeanEncoder(), [])
+
+
+def test_text_fbanks_are_the_same_for_any_number_of_workers():
+    """Each sentence is reseeded on its own, so two synthesis processes give the speech of one
+    (Piper samples noise: a shared stream would make the result depend on the split)."""
+    texts = ["a small bird with a red head", "a bird with blue wings", "a tiny yellow bird"]
+    one = SpeechFrontend(tts_backend="mixed", workers=1)
+    two = SpeechFrontend(tts_backend="mixed", workers=2)
+    serial, parallel = one.text_fbanks(texts), two.text_fbanks(texts)
+    assert len(parallel) == 3
+    for a, b, text in zip(serial, parallel, texts):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, one.text_fbank(text))
+    assert serial[0].shape != serial[1].shape     # in order, not merely equal as a set
