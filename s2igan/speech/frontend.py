@@ -26,6 +26,7 @@ from s2igan.io import BadInputError
 from s2igan.speech.audio import SAMPLE_RATE, check_clip, load_audio, to_16k_mono
 from s2igan.speech.text import clean_text
 from s2igan.speech.tts import make_backend
+from s2igan.stage import worker_pool
 
 NORMALIZE = ("utterance", "none")
 
@@ -152,7 +153,6 @@ class SpeechFrontend:
         jobs = [(t, self.tts_backend, self.voice, self.seed) for t in texts]
         if self.workers <= 1 or len(jobs) < 2:
             return [_text_wave_job(j) for j in jobs]
-        from s2igan.stage import worker_pool   # (s2igan.stage is not needed elsewhere here)
 
         with worker_pool(min(self.workers, len(jobs)), _quiet_worker) as pool:
             return pool.map(_text_wave_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
