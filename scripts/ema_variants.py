@@ -30,6 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from s2igan.arrays import load_vectors
+from s2igan.checkpoint import load_checkpoint
 from s2igan.data import manifest as mf
 from s2igan.evaluate.judge import Judges
 from s2igan.io import write_json
@@ -77,7 +78,7 @@ def variant_folder(model_dir: Path, state: dict, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(model_dir, dest, ignore=shutil.ignore_patterns("last.pt"))
-    ckpt = torch.load(model_dir / "generator.pt", map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(model_dir / "generator.pt", what="generator checkpoint")
     torch.save({**ckpt, "generator": state}, dest / "generator.pt")
     return dest
 
@@ -122,7 +123,7 @@ def main() -> None:
     frame = mf.read(Path("data/prepared/manifest.parquet"))
     judges = Judges.load(Path("models/judge/judge.pt"))
     embeddings = Path("data/embeddings")
-    live = torch.load(last, map_location="cpu", weights_only=False)["generator"]
+    live = load_checkpoint(last, what="resume checkpoint", keys=("generator",))["generator"]
     folders = {
         "ema": args.model,
         "live": variant_folder(args.model, live, args.scratch / "live"),
