@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from s2igan.arrays import load_vectors
-from s2igan.checkpoint import load_checkpoint
+from s2igan.checkpoint import load_checkpoint, save_checkpoint
 from s2igan.data import manifest as mf
 from s2igan.evaluate.judge import Judges
 from s2igan.io import write_json
@@ -79,7 +79,7 @@ def variant_folder(model_dir: Path, state: dict, dest: Path) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(model_dir, dest, ignore=shutil.ignore_patterns("last.pt"))
     ckpt = load_checkpoint(model_dir / "generator.pt", what="generator checkpoint")
-    torch.save({**ckpt, "generator": state}, dest / "generator.pt")
+    save_checkpoint(dest / "generator.pt", {**ckpt, "generator": state})
     return dest
 
 
@@ -116,14 +116,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("reports/curves/ema_variants.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    last = args.model / "last.pt"
-    if not last.is_file():
-        raise SystemExit(f"{last}: no resume checkpoint (the live generator); train first")
+    live = load_checkpoint(args.model / "last.pt", what="resume checkpoint (the live generator)",
+                           missing="train first", keys=("generator",))["generator"]
     score = _sibling("fidelity_curve").score
     frame = mf.read(Path("data/prepared/manifest.parquet"))
     judges = Judges.load(Path("models/judge/judge.pt"))
     embeddings = Path("data/embeddings")
-    live = load_checkpoint(last, what="resume checkpoint", keys=("generator",))["generator"]
     folders = {
         "ema": args.model,
         "live": variant_folder(args.model, live, args.scratch / "live"),
