@@ -37,8 +37,9 @@ def _show(ax, image) -> None:
 
 
 def caption_grid(texts: list[str], real: torch.Tensor, generated: list[torch.Tensor],
-                 path: str | Path) -> None:
-    """Columns = captions; row 0 the real image, rows 1.. the generated images (uint8 NCHW)."""
+                 path: str | Path, row_labels: list[str] | None = None) -> None:
+    """Columns = captions; row 0 the real image, rows 1.. the generated images (uint8 NCHW),
+    labelled ``row_labels`` (default "generated 1", ...)."""
     plt = _pyplot()
     n, rows = len(texts), 1 + len(generated)
     fig, axes = plt.subplots(rows, n, figsize=(1.9 * n, 2.0 * rows + 0.9), squeeze=False)
@@ -48,7 +49,8 @@ def caption_grid(texts: list[str], real: torch.Tensor, generated: list[torch.Ten
             ax = axes[i][j]
             _show(ax, img)
             if j == 0:
-                ax.set_ylabel("real" if i == 0 else f"generated {i}", fontsize=8)
+                label = row_labels[i - 1] if row_labels and i else f"generated {i}"
+                ax.set_ylabel("real" if i == 0 else label, fontsize=8)
         axes[0][j].set_title("\n".join(textwrap.wrap(texts[j], 22)), fontsize=7)
     _save(fig, Path(path))
 

@@ -28,6 +28,18 @@ def test_caption_grid_shows_real_and_generated_rows(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_caption_grid_names_its_rows(tmp_path, monkeypatch):
+    import s2igan.evaluate.figures as figures
+
+    saved = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: saved.append(fig))
+    real, gen = _solid(2, (255, 0, 0)), _solid(2, (0, 0, 255))
+    caption_grid(["a", "b"], real, [gen, gen], tmp_path / "g.png", row_labels=["S2IGAN", "Li"])
+    caption_grid(["a", "b"], real, [gen], tmp_path / "h.png")
+    labels = [[ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] for fig in saved]
+    assert labels == [["real", "S2IGAN", "Li"], ["real", "generated 1"]]
+
+
 def test_colour_grid_places_each_image_in_its_cell(tmp_path):
     images = np.zeros((2, 3, 3, 8, 8), np.uint8)
     images[0, 0, 0] = 255          # the (first row, first column) cell is red, the others black
