@@ -116,6 +116,12 @@ def system_of(params: dict) -> str | None:
     return "s2igan" if not on else (on[0] if len(on) == 1 else None)
 
 
+def trains_encoder(params: dict) -> bool:
+    """Whether the rdg stage trained the speech encoder (joint / end_to_end): the `sen` stage's
+    test mAP is then that of an encoder the generator does not use, so it is not shown."""
+    return param(params, "rdg.speech_encoder", "frozen") != "frozen"
+
+
 def flat(metrics: dict[str, dict]) -> dict[str, float]:
     """{stage: {key: value}} -> {"stage/key": value}, numbers only."""
     return {f"{stage}/{k}": float(v) for stage, m in metrics.items() for k, v in m.items()
@@ -172,7 +178,8 @@ def table(runs: list[dict], reference: dict) -> tuple[str, list[dict]]:
         cells, row = [], {"system": key, "label": label, "runs": [m["name"] for m in members]}
         for column, keys in COLUMNS:
             values = [next(m["metrics"][k] for k in keys if k in m["metrics"])
-                      for m in members if any(k in m["metrics"] for k in keys)]
+                      for m in members if any(k in m["metrics"] for k in keys)
+                      and not (keys[0].startswith("sen/") and trains_encoder(m["params"]))]
             row[column] = values
             cells.append(fmt(values, column in PERCENT))
         paper = PAPER[key]

@@ -72,6 +72,10 @@ def test_cells_are_mean_and_sample_std_and_other_profiles_stay_out():
     assert cls_cells[2] == "1" and cls_cells[3] == "190" and cls_cells[6] == "0.290"
     assert cls_cells[13] == "0.170"        # speech -> speech mAP stands in for the SEN column
     assert cls_cells[15] == "43.76"         # the paper's number beside ours
+    joint = [_run("j", with_(rdg__speech_encoder="joint"), 200.0, 0.2)]
+    jline = next(l for l in systems_table.table(joint, PARAMS)[0].splitlines()
+                 if l.startswith("| S2IGAN w/o SEN"))
+    assert [c.strip() for c in jline.strip("|").split("|")][13] == "—"   # not the SEN it used
     empty = next(l for l in text.splitlines() if l.startswith("| S2IGAN w/o dense"))
     assert "| 0 | — |" in empty
 
@@ -96,3 +100,11 @@ def test_collect_stores_params_and_stage_metrics_and_refuses_an_unfinished_run(t
 
 def test_every_system_has_the_papers_numbers():
     assert set(systems_table.PAPER) == {k for k, _, _ in systems_table.SYSTEMS}
+
+
+def test_the_readme_table_is_the_scripts_output():
+    readme = (ROOT / "README.md").read_text()
+    start = "<!-- systems-table: python scripts/systems_table.py table -->"
+    block = readme.split(start, 1)[1].split("<!-- /systems-table -->", 1)[0].strip()
+    text, _ = systems_table.table(systems_table.load_runs(), PARAMS)
+    assert block == text
