@@ -6,12 +6,10 @@ Two commands:
 * ``collect RUN_DIR --name NAME --command "dvc exp run ..." --machine "..."`` stores one finished
   run (a clone that ran ``dvc exp run -S ...``): its whole ``params.yaml`` and the metrics files of
   its ``sen``, ``embed``, ``asr`` and ``evaluate`` stages, as ``reports/systems/NAME.json``.
-* ``table`` reads every ``reports/systems/*.json`` and the per-seed rows of the ``SEED_FILES``
-  (``scripts/rdg_seeds.py``'s output: generator seeds of the default and of ``rs.enabled=false``),
-  assigns each run to a system by its params (:func:`system_of`), keeps the runs of today's
-  profile only (:data:`PROFILE` equal to ``params.yaml``'s: older runs stay in the folder as
-  history, out of the table), and prints mean ± sample std per system (``--out`` writes the
-  Markdown too; ``--json`` the rows).
+* ``table`` reads every ``reports/systems/*.json``, assigns each run to a system by its params
+  (:func:`system_of`), keeps the runs of today's profile only (:data:`PROFILE` equal to
+  ``params.yaml``'s: older runs stay in the folder as history, out of the table), and prints
+  mean ± sample std per system (``--out`` writes the Markdown too; ``--json`` the rows).
 
 usage: python scripts/systems_table.py collect RUN_DIR --name NAME --command CMD --machine TEXT
        python scripts/systems_table.py table [--out reports/systems/table.md]
@@ -30,7 +28,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS_DIR = ROOT / "reports" / "systems"
-SEED_FILES = (ROOT / "reports" / "seeds" / "rdg_seeds_rsoff_lr8.json",)
 STAGES = ("sen", "embed", "asr", "evaluate")
 # The profile a run must share with params.yaml to enter the table: what the generator and its
 # condition are, how long and how fast it trains (the systems' own switches are not here).
@@ -128,8 +125,10 @@ def flat(metrics: dict[str, dict]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def load_runs(systems_dir: Path = SYSTEMS_DIR, seed_files=SEED_FILES) -> list[dict]:
-    """Every stored run as {"name", "params", "metrics" (flat), "source"}."""
+def load_runs(systems_dir: Path = SYSTEMS_DIR) -> list[dict]:
+    """Every stored run as {"name", "params", "metrics" (flat), "source"}. Every row of the
+    table comes from such runs, the default's too: the same `dvc exp run` and the same evaluate
+    stage for every system, so that every cell of every row is measured the same way."""
     runs = []
     for path in sorted(systems_dir.glob("*.json")):
         d = json.loads(path.read_text())
@@ -138,13 +137,6 @@ def load_runs(systems_dir: Path = SYSTEMS_DIR, seed_files=SEED_FILES) -> list[di
         runs.append({"name": path.stem, "params": d["params"], "metrics": flat(d["metrics"]),
                      "source": str(path.relative_to(systems_dir.parents[1]))
                      if systems_dir.parents[1] in path.parents else str(path)})
-    for path in seed_files:
-        if not path.is_file():
-            continue
-        for i, row in enumerate(json.loads(path.read_text())["rows"]):
-            runs.append({"name": f"{path.stem}[{i}]", "params": row["params"],
-                         "metrics": {f"evaluate/{k}": float(v) for k, v in row["metrics"].items()},
-                         "source": path.name})
     return runs
 
 

@@ -4,6 +4,8 @@ another profile stay out, and each cell is the mean ± sample std of its runs (c
 import copy
 import importlib.util
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,7 +96,7 @@ def test_collect_stores_params_and_stage_metrics_and_refuses_an_unfinished_run(t
                                 tmp_path / "out")
     stored = json.loads(out.read_text())
     assert stored["system"] == "wo_rs" and stored["command"].endswith("rs.enabled=false")
-    runs = systems_table.load_runs(tmp_path / "out", seed_files=())
+    runs = systems_table.load_runs(tmp_path / "out")
     assert runs[0]["metrics"] == {"sen/test/map": 0.7, "evaluate/gen/fid": 150.0}
 
 
@@ -108,3 +110,16 @@ def test_the_readme_table_is_the_scripts_output():
     block = readme.split(start, 1)[1].split("<!-- /systems-table -->", 1)[0].strip()
     text, _ = systems_table.table(systems_table.load_runs(), PARAMS)
     assert block == text
+
+
+def test_system_run_refuses_a_base_without_outputs(tmp_path):
+    """scripts/system_run.sh stops before cloning when BASE has not run `dvc repro`."""
+    script = ROOT / "scripts" / "system_run.sh"
+    env = {**os.environ, "BASE": str(tmp_path / "nowhere"), "SCRATCH": str(tmp_path / "runs")}
+    res = subprocess.run(["bash", str(script), "x", "-S", "rs.enabled=false"], env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "nowhere: no dvc.lock" in res.stderr
+    assert not (tmp_path / "runs").exists()
+    env.pop("BASE")
+    res = subprocess.run(["bash", str(script), "x"], env=env, capture_output=True, text=True)
+    assert res.returncode != 0 and "set BASE" in res.stderr
