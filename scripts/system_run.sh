@@ -18,6 +18,8 @@ base=${BASE:?set BASE to a clone that ran dvc repro}
 [[ -f "$base/dvc.lock" && -d "$base/.dvc/cache" ]] || {
     echo "BASE=$base: no dvc.lock or .dvc/cache (run dvc repro there first)" >&2; exit 2; }
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+[[ -f "$repo/.venv/bin/activate" ]] || {
+    echo "$repo/.venv: no virtual environment (run make install there first)" >&2; exit 2; }
 dir=${SCRATCH:-/tmp/s2igan-systems}/$name
 rm -rf "$dir"
 mkdir -p "$(dirname "$dir")"

@@ -123,3 +123,19 @@ def test_system_run_refuses_a_base_without_outputs(tmp_path):
     env.pop("BASE")
     res = subprocess.run(["bash", str(script), "x"], env=env, capture_output=True, text=True)
     assert res.returncode != 0 and "set BASE" in res.stderr
+
+
+def test_system_run_refuses_a_repository_without_its_environment(tmp_path):
+    """Without the repository's .venv the runner says so before cloning, not at `activate`."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    script = repo / "scripts" / "system_run.sh"
+    script.write_text((ROOT / "scripts" / "system_run.sh").read_text())
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    base = tmp_path / "base"
+    (base / ".dvc" / "cache").mkdir(parents=True)
+    (base / "dvc.lock").write_text("schema: '2.0'\n")
+    env = {**os.environ, "BASE": str(base), "SCRATCH": str(tmp_path / "runs")}
+    res = subprocess.run(["bash", str(script), "x"], env=env, capture_output=True, text=True)
+    assert res.returncode == 2 and "/.venv: no virtual environment" in res.stderr
+    assert not (tmp_path / "runs").exists()
