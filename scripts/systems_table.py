@@ -192,6 +192,11 @@ def collect(run_dir: Path, name: str, command: str, machine: str, out_dir: Path 
             metrics[stage] = json.loads(path.read_text())
     if "evaluate" not in metrics:
         raise SystemExit(f"{run_dir}: no reports/evaluate/metrics.json (did the run finish?)")
+    # system_run.sh copies BASE's reports/ before the run and ends run.log with wall_seconds
+    # only when `dvc exp run` succeeded: without that line the metrics may be BASE's own.
+    log = run_dir / "run.log"
+    if log.is_file() and "wall_seconds" not in log.read_text():
+        raise SystemExit(f"{log}: no wall_seconds line, so the run failed or is still running")
     commit = subprocess.run(["git", "-C", str(run_dir), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     out_dir.mkdir(parents=True, exist_ok=True)

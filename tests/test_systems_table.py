@@ -92,6 +92,10 @@ def test_collect_stores_params_and_stage_metrics_and_refuses_an_unfinished_run(t
         systems_table.collect(run, "x", "cmd", "m", tmp_path / "out")
     (run / "reports" / "evaluate" / "metrics.json").write_text(
         json.dumps({"gen/fid": 150.0, "protocol/split": "test"}))
+    (run / "run.log").write_text("Running stage 'rdg':\n")       # system_run.sh, unfinished
+    with pytest.raises(SystemExit, match="no wall_seconds line"):
+        systems_table.collect(run, "x", "cmd", "m", tmp_path / "out")
+    (run / "run.log").write_text("Running stage 'rdg':\nwall_seconds 900\n")
     out = systems_table.collect(run, "wors_seed0", "dvc exp run -S rs.enabled=false", "m",
                                 tmp_path / "out")
     stored = json.loads(out.read_text())
