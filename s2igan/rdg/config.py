@@ -21,8 +21,6 @@ class DGConfig:
     dense: bool = True                 # Eq. (10) dense connections; False = StackGAN-v2 stacking
     image_sizes: tuple[int, ...] = (32, 64)   # one generator branch per scale, each 2x the last
     ngf: int = 32                      # channels of h_0 (halved at every later scale)
-    min_width: int = 0                 # floor of a scale's width: h_i has max(ngf / 2^i,
-                                       # min_width) channels (0 = halve all the way, the paper)
     ndf: int = 32                      # discriminator base width (StackGAN-v2 DF_DIM)
     z_dim: int = 100
     ca_dim: int = 128                  # conditioning augmentation output F^ca(y), Eq. (11)
@@ -77,15 +75,8 @@ class DGConfig:
         for key in ("ndf", "z_dim", "ca_dim"):
             at_least(f"dg.{key}", getattr(self, key), 1)
         at_least("dg.res_blocks", self.res_blocks, 0)
-        at_least("dg.min_width", self.min_width, 0)
         at_least("dg.max_d_channels", self.max_d_channels, 0)
         positive("dg.match_beta", self.match_beta)
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        """Channels of h_0, h_1, ...: ngf halved at every later scale, floored at min_width."""
-        return tuple(max(self.ngf // 2 ** i, self.min_width)
-                     for i in range(len(self.image_sizes)))
 
 
 @dataclass(frozen=True)

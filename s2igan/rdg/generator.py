@@ -157,17 +157,16 @@ class InitStage(nn.Module):
 
 
 class NextStage(nn.Module):
-    """F_i, i >= 1: (h_{i-1} [+ upsampled h_0..h_{i-2}], c) -> h_i at twice the size and
-    ``out_ch`` channels (half the width, as the paper, unless ``dg.min_width`` floors it)."""
+    """F_i, i >= 1: (h_{i-1} [+ upsampled h_0..h_{i-2}], c) -> h_i at twice the size, half the
+    width."""
 
-    def __init__(self, ch: int, extra_ch: int, ca_dim: int, res_blocks: int, cond_dim: int = 0,
-                 out_ch: int | None = None):
+    def __init__(self, ch: int, extra_ch: int, ca_dim: int, res_blocks: int, cond_dim: int = 0):
         super().__init__()
         self.joint = conv3x3(ch + extra_ch, 2 * ch)
         self.cond = nn.Linear(ca_dim, 2 * ch)          # the condition as a per-sample bias
         self.joint_act = nn.Sequential(nn.BatchNorm2d(2 * ch), GLU())
         self.res = nn.ModuleList(ResBlock(ch, cond_dim) for _ in range(res_blocks))
-        self.up = UpBlock(2 * ch, out_ch or ch // 2, cond_dim)
+        self.up = UpBlock(2 * ch, ch // 2, cond_dim)
 
     def forward(self, h_prev: torch.Tensor, earlier: list[torch.Tensor], c: torch.Tensor):
         size = h_prev.shape[-1]
@@ -176,7 +175,7 @@ class NextStage(nn.Module):
         x = self.joint_act(x)
         for block in self.res:
             x = block(x, c)                                                       # (B, ch, S, S)
-        return self.up(torch.cat([x, h_prev], dim=1), c)                   # (B, out_ch, 2S, 2S)
+        return self.up(torch.cat([x, h_prev], dim=1), c)                     # (B, ch/2, 2S, 2S)
 
 
 class Generator(nn.Module):
@@ -194,10 +193,10 @@ class Generator(nn.Module):
         self.ca = CondAugment(self.condition_dim, cfg.ca_dim, cfg.standardize_condition)
         cond_dim = cfg.ca_dim if cfg.cond_norm else 0
         self.init = InitStage(cfg.z_dim, cfg.ca_dim, cfg.ngf, sizes[0], cond_dim)
-        chans = cfg.widths                                           # width of h_i
+        chans = [cfg.ngf // 2 ** i for i in range(len(sizes))]     # width of h_i
         self.stages = nn.ModuleList(
             NextStage(chans[i - 1], sum(chans[:i - 1]) if cfg.dense else 0, cfg.ca_dim,
-                      cfg.res_blocks, cond_dim, chans[i]) for i in range(1, len(sizes)))
+                      cfg.res_blocks, cond_dim) for i in range(1, len(sizes)))
         self.to_image = nn.ModuleList(nn.Sequential(conv3x3(ch, 3), nn.Tanh()) for ch in chans)
 
     @property

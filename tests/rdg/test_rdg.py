@@ -4,7 +4,6 @@ supervisor labels/losses by hand, a one-step dry run, and resume == uninterrupte
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -48,22 +47,6 @@ def test_dense_switch_changes_the_last_stage_inputs():
     # F_2 of the dense generator also reads h_0 (16 channels) besides h_1 (8 channels).
     assert dense.stages[1].joint.in_channels == 8 + 16
     assert plain.stages[1].joint.in_channels == 8
-
-
-def test_min_width_floors_the_later_scales_and_leaves_the_paper_widths_alone():
-    # tiny_dg: ngf 16, halved per scale -> 16, 8, 4; a floor of 8 widens h_2 only.
-    paper = Generator(tiny_dg((16, 32, 64), True), E)
-    floored_dg = replace(tiny_dg((16, 32, 64), True), min_width=8)
-    floored = Generator(floored_dg, E)
-    assert floored_dg.widths == (16, 8, 8)
-    assert [m[0].in_channels for m in paper.to_image] == [16, 8, 4]
-    assert [m[0].in_channels for m in floored.to_image] == [16, 8, 8]
-    # the stage that draws h_2 reads the same inputs; only its output is wider
-    assert floored.stages[1].joint.in_channels == paper.stages[1].joint.in_channels == 8 + 16
-    imgs, _, _ = floored(torch.randn(2, 8), F.normalize(torch.randn(2, E), dim=1))
-    assert [tuple(x.shape) for x in imgs] == [(2, 3, s, s) for s in (16, 32, 64)]
-    with pytest.raises(ValueError, match="min_width"):
-        DGConfig(min_width=-1)
 
 
 def test_subpixel_upconv_equals_nearest_upsample_then_conv():
