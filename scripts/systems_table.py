@@ -10,9 +10,12 @@ Two commands:
   (:func:`system_of`), keeps the runs of today's profile only (:data:`PROFILE` equal to
   ``params.yaml``'s: older runs stay in the folder as history, out of the table), and prints
   mean ± sample std per system (``--out`` writes the Markdown too; ``--json`` the rows).
+  ``--at rdg.epochs=50`` compares against ``params.yaml`` with that override instead: the
+  profile the table was measured at when the default has moved on since (each row's command
+  then carries the override, so that it reproduces its runs).
 
 usage: python scripts/systems_table.py collect RUN_DIR --name NAME --command CMD --machine TEXT
-       python scripts/systems_table.py table [--out reports/systems/table.md]
+       python scripts/systems_table.py table [--at KEY=VALUE ...] [--out reports/systems/table.md]
 """
 
 from __future__ import annotations
@@ -140,6 +143,22 @@ def load_runs(systems_dir: Path = SYSTEMS_DIR) -> list[dict]:
     return runs
 
 
+def at_profile(params: dict, overrides: list[str]) -> dict:
+    """``params`` with dotted ``key=value`` overrides (values parsed as YAML, as ``dvc exp run
+    -S``); a key params.yaml lacks is an error, not a silently empty table."""
+    out = json.loads(json.dumps(params))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not sep or not isinstance(node, dict) or leaf not in node:
+            raise SystemExit(f"--at {item!r}: expected KEY=VALUE with a key of params.yaml")
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
 def same_profile(params: dict, reference: dict) -> bool:
     return all(param(params, k) == param(reference, k) for k in PROFILE)
 
@@ -154,8 +173,12 @@ def fmt(values: list[float], percent: bool) -> str:
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
-def table(runs: list[dict], reference: dict) -> tuple[str, list[dict]]:
-    """The Markdown table (mean ± sample std over runs, n per row) and its rows."""
+def table(runs: list[dict], reference: dict, at: list[str] = ()) -> tuple[str, list[dict]]:
+    """The Markdown table (mean ± sample std over runs, n per row) and its rows: the runs of
+    ``reference``'s profile, with the ``at`` overrides (``KEY=VALUE``) applied to it and shown
+    in every row's command."""
+    reference = at_profile(reference, list(at))
+    pinned = " ".join(f"-S {item}" for item in at)
     groups: dict[str, list[dict]] = {}
     for run in runs:
         key = system_of(run["params"])
@@ -175,6 +198,9 @@ def table(runs: list[dict], reference: dict) -> tuple[str, list[dict]]:
             row[column] = values
             cells.append(fmt(values, column in PERCENT))
         paper = PAPER[key]
+        if pinned:
+            label = label.replace(" (the default)", "")
+            command = f"dvc exp run {pinned}" if command == "dvc repro" else f"{pinned} {command}"
         lines.append("| " + " | ".join([label, f"`{command}`", str(len(members))] + cells
                                        + list(paper[:3]) + [paper[3]]) + " |")
         rows.append(row)
@@ -216,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--command", required=True)
     c.add_argument("--machine", required=True)
     t = sub.add_parser("table")
+    t.add_argument("--at", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="the profile the table was measured at: params.yaml with these overrides")
     t.add_argument("--out", type=Path)
     t.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -223,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
         print(collect(args.run_dir, args.name, args.command, args.machine))
         return
     reference = yaml.safe_load((ROOT / "params.yaml").read_text())
-    text, rows = table(load_runs(), reference)
+    text, rows = table(load_runs(), reference, args.at)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -108,11 +108,26 @@ def test_every_system_has_the_papers_numbers():
     assert set(systems_table.PAPER) == {k for k, _, _ in systems_table.SYSTEMS}
 
 
+def test_a_pinned_profile_selects_its_runs_and_shows_the_override_in_every_command():
+    runs = [_run("now", with_(), 120.0, 0.40), _run("then", with_(rdg__epochs=7), 130.0, 0.50),
+            _run("then_rs", with_(rdg__epochs=7, rs__enabled=False), 140.0, 0.45)]
+    text, rows = systems_table.table(runs, PARAMS, ["rdg.epochs=7"])
+    by = {r["system"]: r for r in rows}
+    assert by["s2igan"]["runs"] == ["then"] and by["wo_rs"]["runs"] == ["then_rs"]
+    assert "| S2IGAN | `dvc exp run -S rdg.epochs=7` | 1 |" in text
+    assert "| S2IGAN w/o RS | `-S rdg.epochs=7 -S rs.enabled=false` | 1 |" in text
+    assert systems_table.table(runs, PARAMS)[1][0]["runs"] == ["now"]
+    with pytest.raises(SystemExit, match="no_such_key"):
+        systems_table.table(runs, PARAMS, ["rdg.no_such_key=1"])
+
+
 def test_the_readme_table_is_the_scripts_output():
     readme = (ROOT / "README.md").read_text()
-    start = "<!-- systems-table: python scripts/systems_table.py table -->"
-    block = readme.split(start, 1)[1].split("<!-- /systems-table -->", 1)[0].strip()
-    text, _ = systems_table.table(systems_table.load_runs(), PARAMS)
+    marker, rest = readme.split("<!-- systems-table: python scripts/systems_table.py table", 1)
+    args, rest = rest.split("-->", 1)
+    at = args.split()[1:] if args.split()[:1] == ["--at"] else []
+    block = rest.split("<!-- /systems-table -->", 1)[0].strip()
+    text, _ = systems_table.table(systems_table.load_runs(), PARAMS, at)
     assert block == text
 
 
