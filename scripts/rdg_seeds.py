@@ -23,7 +23,6 @@ usage: python scripts/rdg_seeds.py [--seeds 0 1 2] [--change "rs.enabled=false"]
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
 import json
 import sys
@@ -32,16 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from s2igan.arrays import load_vectors
-from s2igan.config import from_dict, load_params
+from s2igan.config import ConfigError, from_dict, load_params
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
 from s2igan.evaluate.judge import Judges
 from s2igan.evaluate.run import EvalConfig, backbone_features, fid_and_is
 from s2igan.features.extract import load_features_backbone
 from s2igan.io import write_json
+from s2igan.overrides import with_overrides
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import generator_vectors, train_from_paths
 from s2igan.rdg.sampling import fixed_noise, generate, load_generator
@@ -57,19 +56,12 @@ def _sibling(name: str):
 
 
 def with_change(params: dict, change: str | None) -> dict:
-    """``params`` with one dotted ``key=value`` override (the value parsed as YAML, as
-    ``dvc exp run -S``); ``None`` leaves them as they are."""
-    out = copy.deepcopy(params)
-    for item in (change or "").split():     # several changes: "a.b=1 c.d=2"
-        key, _, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node[part]
-        if leaf not in node:
-            raise SystemExit(f"--change: no param {key!r} in params.yaml")
-        node[leaf] = yaml.safe_load(value)
-    return out
+    """``params`` with the space-separated dotted ``key=value`` overrides of ``change`` (the
+    values parsed as YAML, as ``dvc exp run -S``); ``None`` leaves them as they are."""
+    try:
+        return with_overrides(params, (change or "").split())
+    except ConfigError as err:
+        raise SystemExit(f"--change {err}") from None
 
 
 def quality(model_dir: Path, frame, embeddings: Path, features: Path, judges: Judges,

@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from s2igan.config import ConfigError
+from s2igan.overrides import with_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS_DIR = ROOT / "reports" / "systems"
 STAGES = ("sen", "embed", "asr", "evaluate")
@@ -146,17 +149,10 @@ def load_runs(systems_dir: Path = SYSTEMS_DIR) -> list[dict]:
 def at_profile(params: dict, overrides: list[str]) -> dict:
     """``params`` with dotted ``key=value`` overrides (values parsed as YAML, as ``dvc exp run
     -S``); a key params.yaml lacks is an error, not a silently empty table."""
-    out = json.loads(json.dumps(params))
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not sep or not isinstance(node, dict) or leaf not in node:
-            raise SystemExit(f"--at {item!r}: expected KEY=VALUE with a key of params.yaml")
-        node[leaf] = yaml.safe_load(value)
-    return out
+    try:
+        return with_overrides(params, overrides)
+    except ConfigError as err:
+        raise SystemExit(f"--at {err}") from None
 
 
 def same_profile(params: dict, reference: dict) -> bool:

@@ -2,7 +2,7 @@
 imports a higher layer, and the project's own modules are imported at module level, where a
 reader sees a module's real dependencies (ARCHITECTURE.md, "Import direction").
 
-    foundation (config, io, arrays, stage, tracking, device, checkpoint)
+    foundation (config, overrides, io, arrays, stage, tracking, device, checkpoint)
       -> data -> speech | features | metrics -> sen -> rdg -> evaluate -> cli, generate
 """
 
@@ -16,8 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "s2igan"
 
-FOUNDATION = {"__init__", "config", "io", "arrays", "stage", "tracking", "device", "checkpoint",
-              "distributed"}
+FOUNDATION = {"__init__", "config", "overrides", "io", "arrays", "stage", "tracking", "device",
+              "checkpoint", "distributed"}
 LAYERS = {"data": 1, "speech": 2, "asr": 2, "features": 2, "metrics": 2, "sen": 3, "rdg": 4,
           "evaluate": 5, "bundle": 6, "cli": 6, "generate": 6,
           "pyfunc": 6, "pyfunc_model": 6}
