@@ -5,9 +5,9 @@ The curves ran on different machines and beside different jobs, so their own ``t
 are not comparable (the wide generator's curve ran on a faster machine than the narrow one's).
 Minutes here are steps times one step time per profile, measured for all profiles in one run,
 alternating, on one idle 2-core machine (the third part of each ``--curve``; the timings of
-docs/fidelity.md "A wider 64 px branch"), so that the profiles share one time axis. The JSON beside the figure lists, per profile, the first scored step
-at which each unseen target (colour >= 0.6, size >= 0.9) is met, the first at which all four
-are met at once, and their minutes.
+docs/fidelity.md "A wider 64 px branch"), so that the profiles share one time axis. The JSON
+beside the figure lists, per profile, the first scored step at which each unseen target (colour
+>= 0.6, size >= 0.9) is met, the first at which all four are met at once, and their minutes.
 
 usage: python scripts/fidelity_minutes.py --curve LABEL=PATH=SECONDS_PER_STEP [...]
            [--out docs/fidelity_minutes.png] [--json reports/curves/fidelity_minutes.json]
@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 
-from s2igan.io import write_json  # noqa: E402
+from s2igan.io import atomic_path, write_json  # noqa: E402
 
 ATTRIBUTES = ("crown", "wing", "belly", "size")
 TARGETS = {"crown": 0.6, "wing": 0.6, "belly": 0.6, "size": 0.9}     # #9, unseen classes
@@ -37,20 +37,20 @@ def on_minutes(rows: list[dict], seconds_per_step: float) -> list[dict]:
              **{a: r[f"unseen/acc_{a}"] for a in ATTRIBUTES}} for r in rows]
 
 
+def _first(points: list[dict], holds) -> dict | None:
+    """(steps, minutes) of the first point for which ``holds(point)``, or None."""
+    hit = next((p for p in points if holds(p)), None)
+    return None if hit is None else {"steps": hit["steps"], "minutes": round(hit["minutes"], 1)}
+
+
 def first_met(points: list[dict]) -> dict:
     """Per attribute, the first point (steps, minutes) at or above its target, or None."""
-    out = {}
-    for a in ATTRIBUTES:
-        hit = next((p for p in points if p[a] >= TARGETS[a]), None)
-        out[a] = None if hit is None else {"steps": hit["steps"],
-                                           "minutes": round(hit["minutes"], 1)}
-    return out
+    return {a: _first(points, lambda p, a=a: p[a] >= TARGETS[a]) for a in ATTRIBUTES}
 
 
 def all_met(points: list[dict]) -> dict | None:
     """The first point (steps, minutes) at which every unseen target holds at once, or None."""
-    hit = next((p for p in points if all(p[a] >= TARGETS[a] for a in ATTRIBUTES)), None)
-    return None if hit is None else {"steps": hit["steps"], "minutes": round(hit["minutes"], 1)}
+    return _first(points, lambda p: all(p[a] >= TARGETS[a] for a in ATTRIBUTES))
 
 
 def parse_curve(spec: str) -> tuple[str, Path, float]:
@@ -78,11 +78,9 @@ def plot(curves: dict[str, list[dict]], path: Path, marks: dict[str, float]) -> 
     axes[0].set_ylabel("attribute accuracy (judge)")
     axes[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main() -> None:
