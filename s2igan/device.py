@@ -1,6 +1,9 @@
-"""The torch device of a config's ``device`` setting (``auto`` | ``cpu`` | ``cuda`` | ...)."""
+"""The torch device of a config's ``device`` setting (``auto`` | ``cpu`` | ``cuda`` | ...), and the
+mixed precision a device trains in."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -10,3 +13,30 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU whose
+    oneDNN has bf16 kernels (AVX512-BF16 or AMX; e.g. AMD Zen 4, Intel Sapphire Rapids). On any
+    other CPU bf16 autocast is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):   # a build without oneDNN
+            return False
+    return False
+
+
+def mixed_precision(device: torch.device, enabled: bool):
+    """bf16 autocast on ``device`` when ``enabled`` and the device computes bf16 natively
+    (:func:`bf16_native`), else a no-op context: float32 throughout."""
+    if enabled and bf16_native(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def precision(device: torch.device, enabled: bool) -> str:
+    """The precision :func:`mixed_precision` trains in: ``bf16-autocast`` or ``float32``."""
+    return "bf16-autocast" if enabled and bf16_native(device) else "float32"

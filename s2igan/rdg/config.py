@@ -137,7 +137,9 @@ class RDGConfig:
     recon_size: int = 8                # side the fake and the real image are averaged down to
     diff_augment: str = "none"         # none | translation: DiffAugment of D inputs (augment.py)
     ema_decay: float = 0.999           # EMA of the generator used for sampling and evaluation
-    amp: bool = True                   # mixed precision (GPU only)
+    amp: bool = True                   # bf16 autocast where the device computes bf16 natively
+                                       # (s2igan.device.bf16_native: CUDA, or a CPU with
+                                       # AVX512-BF16 / AMX), float32 elsewhere
     device: str = "auto"               # auto | cpu | cuda
     captions_per_image: int = 1        # captions drawn per image per epoch (official: 1)
     sample_captions: int = 8           # fixed test captions in the per-epoch sample grid

@@ -18,13 +18,13 @@ step of one.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from s2igan.device import mixed_precision
 from s2igan.distributed import (ShardedRows, average_gradients, gather_rows, global_batch_norm,
                                 shard, world_size)
 from s2igan.rdg.augment import augmenter
@@ -110,12 +110,6 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> Non
         be.copy_(bm)
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGConfig,
                fine_grained: bool) -> dict[str, float]:
     """One alternating update. ``batch`` holds tensors on the nets' device:
@@ -143,7 +137,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
         y = nets.speech(batch["fbank"], batch["lengths"])                    # (B, E), with grad
     else:
         y = batch["y"]                                                        # (B, E) cached
-    with _autocast(device, rdg.amp):
+    with mixed_precision(device, rdg.amp):
         if world > 1:
             fakes, mu, logvar = _sharded_generator(g, batch["z"], y, batch["eps"])
         else:
@@ -163,7 +157,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     # -- discriminators: the per-scale D updates of Eq. (16)-(17), one optimiser step ---------
     ds.requires_grad_(True)
     nets.opt_d.zero_grad(set_to_none=True)
-    with _autocast(device, rdg.amp):
+    with mixed_precision(device, rdg.amp):
         d_losses = [discriminator_loss(d, real, fake, cond, rdg.uncond_weight, wrong,
                                        batch.get("wrong_mask"), aug, matching, attributes)
                     for d, real, fake in zip(ds_view, batch["images"], fakes)]
@@ -178,7 +172,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     fake_emb = None
     if use_rs:
         k = rs.max_images or len(fakes[-1])
-        with _autocast(device, rdg.amp):
+        with mixed_precision(device, rdg.amp):
             fake_emb = nets.embedder(fakes[-1][:k]).float()                 # (k, E)
         if nets.relation is not None:
             nets.relation.train().requires_grad_(True)
@@ -194,7 +188,7 @@ def train_step(nets: RDGNets, batch: dict, dg: DGConfig, rs: RSConfig, rdg: RDGC
     # -- generator: Eq. (14)-(15) + KL; D and RS frozen so only G gets gradients --------------
     ds.requires_grad_(False)
     nets.opt_g.zero_grad(set_to_none=True)
-    with _autocast(device, rdg.amp):
+    with mixed_precision(device, rdg.amp):
         adv = torch.stack([generator_adv_loss(d, fake, mu, rdg.uncond_weight, aug, matching,
                                               attributes)
                            for d, fake in zip(ds_view, fakes)]).sum()

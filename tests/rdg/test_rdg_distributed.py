@@ -22,7 +22,7 @@ from s2igan.rdg.train import train_rdg
 
 B, STEPS = 6, 3
 RS = RSConfig(hidden=8, every=1)             # the relation supervisor on every step
-RDG = RDGConfig(batch_size=B, device="cpu")
+RDG = RDGConfig(batch_size=B, device="cpu", amp=False)   # float32: bf16 rounds the shards apart
 # the paper's D (concat head, with its BatchNorm; mismatch term) and params.yaml's profile
 # (projection head, contrastive matching head, mode seeking, DiffAugment)
 PROFILES = {"paper": (tiny_dg(), RDG),
