@@ -45,6 +45,8 @@ class Backbone(nn.Module):
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(images.shape)}")
         if images.shape[-2:] != (self.input_size, self.input_size):
+            if images.dtype in (torch.float16, torch.bfloat16):   # (under autocast) the CPU's
+                images = images.float()                          # antialiased resize is fp32 only
             images = F.interpolate(images, size=(self.input_size, self.input_size),
                                    mode="bilinear", align_corners=False, antialias=True)
         return self.normalise(images)  # (B, 3, S, S)

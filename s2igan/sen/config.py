@@ -112,6 +112,8 @@ class SENConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 2  # torch CPU threads
+    amp: bool = True  # bf16 autocast of the encoders in training where the device computes bf16
+                      # natively (s2igan.device.bf16_native), float32 elsewhere; inference float32
     gru_impl: str = "auto"  # auto (fast scan for CPU training, else nn.GRU) | fast | torch
     eval_batch_size: int = 128
     tsne_classes: int = 10  # Fig. 9: test classes shown in the t-SNE plot

@@ -118,7 +118,8 @@ def bigru_sorted(x: torch.Tensor, lengths: torch.Tensor, gru: nn.GRU) -> torch.T
         gi = nn.functional.linear(x, w_ih, b_ih)  # (B, T, 6H), all steps in one product
         gi_f, gi_b = gi[..., :3 * H], _gather_time(gi[..., 3 * H:], rev)
         gi = torch.stack([gi_f, gi_b]).transpose(1, 2).contiguous()  # (2, T, B, 3H)
-        hs = _BiGRUScan.apply(gi, w_hh, b_hh, batch_sizes)  # (2, T, B, H)
+        with torch.autocast(x.device.type, enabled=False):   # the recurrence in float32
+            hs = _BiGRUScan.apply(gi.to(w_hh.dtype), w_hh, b_hh, batch_sizes)  # (2, T, B, H)
         h_f = hs[0].transpose(0, 1)  # (B, T, H)
         h_b = _gather_time(hs[1].transpose(0, 1), rev)  # back to natural time order
         x = torch.cat([h_f, h_b], dim=-1)  # (B, T, 2H)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from s2igan.checkpoint import code_fingerprint, rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
-from s2igan.device import resolve_device
+from s2igan.device import mixed_precision, precision, resolve_device
 from s2igan.distributed import (
     average_gradients,
     barrier,
@@ -182,13 +182,15 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
             if len(rows) < max(2, world):  # batch norm and the matching loss need two pairs
                 continue
             x, lengths = pad_batch(train.fbank, crow)
-            if world > 1:  # this rank's rows, padded as the whole batch (same BN statistics)
-                part = shard(len(rows))
-                y = gather_rows(
-                    speech(x[part].to(device), lengths[part].to(device)), len(rows))  # (B, E)
-            else:
-                y = speech(x.to(device), lengths.to(device))  # (B, E)
-            terms = batch_losses(cfg, y, features[rows].to(device), keys_all[rows].to(device),
+            with mixed_precision(device, cfg.amp):   # the encoders; the losses in float32
+                if world > 1:  # this rank's rows, padded as the whole batch (same BN statistics)
+                    part = shard(len(rows))
+                    y = gather_rows(
+                        speech(x[part].to(device), lengths[part].to(device)), len(rows))  # (B, E)
+                else:
+                    y = speech(x.to(device), lengths.to(device))  # (B, E)
+            terms = batch_losses(cfg, y.float(), features[rows].to(device),
+                                 keys_all[rows].to(device),
                                  labels_t[rows].to(device) if labels_t is not None else None,
                                  image, classifier, regressor,
                                  targets[rows].to(device) if targets is not None else None)
@@ -235,7 +237,8 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
         write_history(history, csv_path, columns)
     barrier()  # the other ranks go on once rank 0 has written best.pt
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
-            "time/train_seconds": round(time.perf_counter() - t0, 2)}
+            "time/train_seconds": round(time.perf_counter() - t0, 2),
+            "bf16_autocast": int(precision(device, cfg.amp) == "bf16-autocast")}
 
 
 def epoch_order(cfg: SENConfig, image: nn.Module | None, features: torch.Tensor, keys: np.ndarray,

@@ -177,7 +177,8 @@ def test_resume_continues_where_it_stopped(tmp_path):
     write_dataset(tmp_path)
     summary = _train(tmp_path, tmp_path / "straight", epochs=2)
     # final keys differ from the curves' (loss.csv columns are logged per epoch as well)
-    assert set(summary) == {"best/val_map", "best/epoch", "epochs", "time/train_seconds"}
+    assert set(summary) == {"best/val_map", "best/epoch", "epochs", "time/train_seconds",
+                            "bf16_autocast"}
     _train(tmp_path, tmp_path / "resumed", epochs=1)
     _train(tmp_path, tmp_path / "resumed", epochs=2)  # picks up last.pt after epoch 1
     a = load_state(tmp_path / "straight" / "last.pt")
