@@ -202,3 +202,26 @@ def write_json(path: str | Path, data: dict) -> Path:
 
 def rounded(values, digits: int = 4) -> list[float]:
     return [round(float(v), digits) for v in values]
+
+
+def precisions(make_step: Callable[[bool], Callable[[], object]], device: torch.device,
+               rounds: int, sync: Callable[[], None], per_call: int = 1) -> dict:
+    """float32 against bf16 autocast of the same step, alternating in one run.
+
+    ``make_step(amp)`` builds the step with mixed precision off / on. Where the device has no
+    native bf16 (:func:`s2igan.device.bf16_native`) only float32 is timed and the ratio is None.
+    ``per_call`` steps per call (the RDG's cycle of ``rs.every`` steps) divides the times."""
+    from s2igan.device import bf16_native   # noqa: PLC0415 - benchmarks import s2igan lazily
+
+    native = bf16_native(device)
+    steps = {"float32": make_step(False)}
+    if native:
+        steps["bf16_autocast"] = make_step(True)
+    rows = alternate(steps, 1, rounds, sync)
+    per_step = {k: [r[k] / per_call for r in rows] for k in steps}
+    med = {k: statistics.median(v) for k, v in per_step.items()}
+    return {"bf16_native": native,
+            "step_s": {k: [round(x, 4) for x in v] for k, v in per_step.items()},
+            "median_step_s": {k: round(v, 4) for k, v in med.items()},
+            "speedup_bf16": (round(med["float32"] / med["bf16_autocast"], 3) if native else None),
+            "timing": f"float32 and bf16 autocast alternating, {rounds} rounds after one untimed"}

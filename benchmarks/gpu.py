@@ -95,7 +95,8 @@ def rdg_part(s: dict, device: torch.device, tmp: str) -> tuple:
     out["config"] = {"image_sizes": list(dg.image_sizes), "ngf": dg.ngf, "ndf": dg.ndf,
                      "batch": s["rdg_batch"], "rs": "relation, Inception-v3 random weights, "
                      f"input {s['rs_input'] or 299} px, every step, every image",
-                     "amp": "bf16 autocast (CUDA only; a no-op on a CPU)",
+                     "amp": "bf16 autocast where the device computes bf16 natively "
+                            "(s2igan.device.bf16_native)",
                      "warmup_steps": s["warmup"], "timed_steps": s["steps"]}
     return out, nets_amp, dg
 

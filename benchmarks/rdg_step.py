@@ -25,6 +25,7 @@ writes reports/benchmarks/rdg_step.json (or --out)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -166,7 +167,9 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
 
     # -- 1. the same-run comparison on the official configuration --------------------------------
-    dg, rs, rdg = paper_configs(args.batch, [int(s) for s in args.sizes.split(",")], args.device)
+    # float32 as the official code runs (the bf16 comparison is in the default profile, below)
+    dg, rs, rdg = paper_configs(args.batch, [int(s) for s in args.sizes.split(",")], args.device,
+                                amp=False)
     embedder = ImageEmbedder(random_inception(tmp.name), ImageEncoder(2048, SPEECH_DIM))
     ours, nets = our_step(dg, rs, rdg, embedder, SPEECH_DIM, device)
     if args.no_official:
@@ -234,6 +237,15 @@ def main() -> None:
                       f"(per step), after one untimed round",
             "efficiency": bench.efficiency(flop, median, peak_gflops)}
         print(f"default profile: {median:.3f} s per step", flush=True)
+
+        def cycle_at(amp: bool):
+            step, _ = our_step(dg2, rs2, dataclasses.replace(rdg2, amp=amp), emb2, e2, device)
+            return lambda: [step() for _ in range(rs2.every)]
+
+        result["default_profile"]["precision"] = bench.precisions(
+            cycle_at, device, args.default_rounds, sync, per_call=rs2.every)
+        print(f"float32 / bf16: {result['default_profile']['precision']['speedup_bf16']}x",
+              flush=True)
     result["environment"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     print(f"wrote {bench.write_json(args.out, result)}")
 

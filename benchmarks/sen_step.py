@@ -29,6 +29,7 @@ import torch
 import bench
 import peak
 from s2igan.config import from_dict, load_params
+from s2igan.device import mixed_precision
 from s2igan.sen.config import SENConfig
 from s2igan.sen.losses import distinctive_loss, matching_loss
 from s2igan.sen.model import ImageEncoder, SpeechEncoder
@@ -37,8 +38,10 @@ FEATURE_DIMS = {"inception_v3": 2048, "efficientnet_lite0": 1280}
 
 
 def our_step(cfg: SENConfig, batch: int, frames: int, feat_dim: int, n_classes: int,
-             device: torch.device, lengths: torch.Tensor | None = None):
-    """(step function, speech encoder): one call = one SEN update on a fixed random batch."""
+             device: torch.device, lengths: torch.Tensor | None = None, amp: bool = False):
+    """(step function, speech encoder): one call = one SEN update on a fixed random batch; with
+    ``amp`` the speech encoder runs under :func:`s2igan.device.mixed_precision`, as
+    ``sen.amp`` trains it."""
     torch.manual_seed(0)
     speech = SpeechEncoder(cfg).to(device)
     image = ImageEncoder(feat_dim, cfg.embed_dim).to(device)
@@ -51,7 +54,8 @@ def our_step(cfg: SENConfig, batch: int, frames: int, feat_dim: int, n_classes: 
     lengths = (torch.full((batch,), frames) if lengths is None else lengths).to(device)
 
     def step() -> float:
-        y = speech(fbank, lengths)  # (B, E)
+        with mixed_precision(device, amp):
+            y = speech(fbank, lengths).float()  # (B, E)
         x = image(feats)  # (B, E)
         loss = matching_loss(y, x, labels, cfg.beta)
         if cfg.distinctive:
@@ -155,6 +159,11 @@ def main() -> None:
             "step_s": bench.rounded(times), "median_step_s": round(median, 4),
             "efficiency": bench.efficiency(flop, median, peak_gflops)}
         print(f"default profile: {median:.3f} s per step", flush=True)
+        result["default_profile"]["precision"] = bench.precisions(
+            lambda amp: our_step(cfg2, cfg2.batch_size, frames, feat_dim, classes, device,
+                                 amp=amp)[0], device, args.default_rounds, sync)
+        print(f"float32 / bf16: {result['default_profile']['precision']['speedup_bf16']}x",
+              flush=True)
     result["environment"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     print(f"wrote {bench.write_json(args.out, result)}")
 

@@ -4,6 +4,7 @@ happens without the official code."""
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,27 @@ def test_the_compared_networks_have_the_official_sizes():
             == sum(bench.nparams(d) for d in trainer.netsD))
     _, audio = sen_step.official_step(peer, 2, 64)
     assert bench.nparams(SpeechEncoder(SENConfig())) == bench.nparams(audio)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_precisions_times_bf16_only_where_native(monkeypatch, native):
+    import s2igan.device as device_mod   # noqa: PLC0415
+
+    monkeypatch.setattr(device_mod, "bf16_native", lambda device: native)
+    seen = []
+
+    def make_step(amp):   # a "bf16 step" that takes half as long as the float32 one
+        seen.append(amp)
+        return lambda: time.sleep(0.01 if amp else 0.02)
+
+    out = bench.precisions(make_step, torch.device("cpu"), rounds=2, sync=lambda: None,
+                           per_call=2)
+    assert seen == ([False, True] if native else [False])
+    assert out["bf16_native"] is native
+    assert set(out["median_step_s"]) == ({"float32", "bf16_autocast"} if native else {"float32"})
+    assert all(len(v) == 2 for v in out["step_s"].values())
+    if native:
+        assert out["median_step_s"]["float32"] >= 0.01          # per step: a call is 2 steps
+        assert out["speedup_bf16"] == pytest.approx(2.0, rel=0.3)
+    else:
+        assert out["speedup_bf16"] is None
