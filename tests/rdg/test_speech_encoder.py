@@ -272,7 +272,7 @@ def _frozen_fingerprint(tmp_path) -> tuple[float, float, float]:
     torch.manual_seed(0)
     embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
     rdg = RDGConfig(epochs=2, batch_size=4, device="cpu", mode_seeking=1.0,
-                    diff_augment="translation")
+                    diff_augment="translation", amp=False)   # float32, as pinned
     train_rdg(data, tiny_dg(), RSConfig(hidden=8), rdg, fine_grained=True,
               model_dir=tmp_path / "m", report_dir=tmp_path / "r", embedder=embedder,
               max_steps=2)
