@@ -16,23 +16,16 @@ CPU = torch.device("cpu")
 NATIVE = dev.bf16_native(CPU)
 
 
-def test_no_native_bf16_means_float32(monkeypatch):
-    monkeypatch.setattr(dev, "bf16_native", lambda device: False)
+@pytest.mark.parametrize("native, enabled, dtype, name", [
+    (False, True, torch.float32, "float32"),          # no native bf16: float32 even when asked
+    (True, False, torch.float32, "float32"),          # amp off: float32 even where native
+    (True, True, torch.bfloat16, "bf16-autocast")])
+def test_bf16_only_where_native_and_enabled(monkeypatch, native, enabled, dtype, name):
+    monkeypatch.setattr(dev, "bf16_native", lambda device: native)
     lin = torch.nn.Linear(4, 3)
-    with dev.mixed_precision(CPU, True):
-        assert lin(torch.randn(2, 4)).dtype == torch.float32
-    assert dev.precision(CPU, True) == "float32"
-
-
-def test_amp_off_means_float32_even_where_native(monkeypatch):
-    monkeypatch.setattr(dev, "bf16_native", lambda device: True)
-    lin = torch.nn.Linear(4, 3)
-    with dev.mixed_precision(CPU, False):
-        assert lin(torch.randn(2, 4)).dtype == torch.float32
-    assert dev.precision(CPU, False) == "float32"
-    assert dev.precision(CPU, True) == "bf16-autocast"
-    with dev.mixed_precision(CPU, True):
-        assert lin(torch.randn(2, 4)).dtype == torch.bfloat16
+    with dev.mixed_precision(CPU, enabled):
+        assert lin(torch.randn(2, 4)).dtype == dtype
+    assert dev.precision(CPU, enabled) == name
 
 
 def test_bf16_native_is_false_without_onednn_bf16(monkeypatch):
