@@ -29,14 +29,15 @@ def bf16_native(device: torch.device) -> bool:
     return False
 
 
+def bf16_autocast(device: torch.device, enabled: bool) -> bool:
+    """Whether a step with autocast ``enabled`` runs in bf16 on ``device``: only where the device
+    computes bf16 natively (:func:`bf16_native`); elsewhere it runs in float32."""
+    return enabled and bf16_native(device)
+
+
 def mixed_precision(device: torch.device, enabled: bool):
-    """bf16 autocast on ``device`` when ``enabled`` and the device computes bf16 natively
-    (:func:`bf16_native`), else a no-op context: float32 throughout."""
-    if enabled and bf16_native(device):
+    """bf16 autocast where :func:`bf16_autocast` says so, else a no-op context: float32
+    throughout."""
+    if bf16_autocast(device, enabled):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def precision(device: torch.device, enabled: bool) -> str:
-    """The precision :func:`mixed_precision` trains in: ``bf16-autocast`` or ``float32``."""
-    return "bf16-autocast" if enabled and bf16_native(device) else "float32"

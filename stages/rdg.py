@@ -12,7 +12,7 @@ that many processes (s2igan.distributed); rank 0 writes the outputs and logs.
 from pathlib import Path
 
 from s2igan.config import ConfigError, from_dict, load_params
-from s2igan.device import bf16_native, resolve_device
+from s2igan.device import bf16_autocast, resolve_device
 from s2igan.distributed import DistConfig, barrier, cleanup, is_main, relaunch, setup
 from s2igan.rdg.config import DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.run import (CONDITION_DIR, EMBEDDINGS_DIR, final_metrics, summary_line,
@@ -60,7 +60,7 @@ def main(prepared: str, embeddings: str, fbank: str, features: str, sen_dir: str
             run.log_image(png, key="samples", step=int(png.stem.split("_")[1]))
         run.log_artifact(reports / "loss.csv")
         final = final_metrics(reports / "loss.csv")
-        final["bf16_autocast"] = int(rdg.amp and bf16_native(resolve_device(rdg.device)))
+        final["bf16_autocast"] = int(bf16_autocast(resolve_device(rdg.device), rdg.amp))
         run.log_metrics(final)
     print(summary_line(final, reports))
     cleanup()

@@ -16,16 +16,16 @@ CPU = torch.device("cpu")
 NATIVE = dev.bf16_native(CPU)
 
 
-@pytest.mark.parametrize("native, enabled, dtype, name", [
-    (False, True, torch.float32, "float32"),          # no native bf16: float32 even when asked
-    (True, False, torch.float32, "float32"),          # amp off: float32 even where native
-    (True, True, torch.bfloat16, "bf16-autocast")])
-def test_bf16_only_where_native_and_enabled(monkeypatch, native, enabled, dtype, name):
+@pytest.mark.parametrize("native, enabled, dtype, bf16", [
+    (False, True, torch.float32, False),          # no native bf16: float32 even when asked
+    (True, False, torch.float32, False),          # amp off: float32 even where native
+    (True, True, torch.bfloat16, True)])
+def test_bf16_only_where_native_and_enabled(monkeypatch, native, enabled, dtype, bf16):
     monkeypatch.setattr(dev, "bf16_native", lambda device: native)
     lin = torch.nn.Linear(4, 3)
     with dev.mixed_precision(CPU, enabled):
         assert lin(torch.randn(2, 4)).dtype == dtype
-    assert dev.precision(CPU, enabled) == name
+    assert dev.bf16_autocast(CPU, enabled) is bf16
 
 
 def test_bf16_native_is_false_without_onednn_bf16(monkeypatch):

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from s2igan.checkpoint import code_fingerprint, rng_state, save_checkpoint, set_rng_state
 from s2igan.config import to_dict
-from s2igan.device import mixed_precision, precision, resolve_device
+from s2igan.device import bf16_autocast, mixed_precision, resolve_device
 from s2igan.distributed import (
     average_gradients,
     barrier,
@@ -238,7 +238,7 @@ def train_sen(train: SENSplit, val: SENSplit, kind: str, cfg: SENConfig, model_d
     barrier()  # the other ranks go on once rank 0 has written best.pt
     return {"best/val_map": best["map"], "best/epoch": best["epoch"], "epochs": cfg.epochs,
             "time/train_seconds": round(time.perf_counter() - t0, 2),
-            "bf16_autocast": int(precision(device, cfg.amp) == "bf16-autocast")}
+            "bf16_autocast": int(bf16_autocast(device, cfg.amp))}
 
 
 def epoch_order(cfg: SENConfig, image: nn.Module | None, features: torch.Tensor, keys: np.ndarray,
