@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -96,6 +97,11 @@ def main() -> None:
     dg = from_dict(DGConfig, params.get("dg"), "dg")
     rs = from_dict(RSConfig, params.get("rs"), "rs")
     rdg = from_dict(RDGConfig, params.get("rdg"), "rdg")
+    if rdg.lr_decay_from < 1:
+        sys.exit("fidelity_curve.py resumes one training in pieces of --every epochs; under "
+                 f"rdg.lr_decay_from: {rdg.lr_decay_from} the learning rates depend on the total "
+                 "epoch count, so no piece would resume. Run it with rdg.lr_decay_from: 1, or "
+                 "train each budget on its own (scripts/rdg_seeds.py --change rdg.epochs=N).")
     prepared, embeddings = Path("data/prepared"), Path("data/embeddings")
     frame = mf.read(prepared / "manifest.parquet")
     judges = Judges.load(Path("models/judge/judge.pt"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2igan.config import at_least, fraction, one_of, positive
+from s2igan.config import ConfigError, at_least, fraction, one_of, positive
 from s2igan.rdg.augment import augmenter
 from s2igan.rdg.condition import PROJECTIONS, WEIGHTS
 
@@ -126,6 +126,9 @@ class RDGConfig:
     batch_size: int = 24
     lr_g: float = 0.0002
     lr_d: float = 0.0002
+    lr_decay_from: float = 1.0         # every learning rate constant until this fraction of the
+                                       # steps, then falling linearly towards 0 at the last step
+                                       # (step.lr_factor); 1 = constant throughout (the paper)
     betas: tuple[float, float] = (0.5, 0.999)
     kl_weight: float = 2.0             # weight of the conditioning-augmentation KL term
     uncond_weight: float = 1.0         # weight of the unconditional terms of Eq. (15)/(17)
@@ -166,6 +169,8 @@ class RDGConfig:
         at_least("rdg.batch_size", self.batch_size, 1)
         positive("rdg.lr_g", self.lr_g)
         positive("rdg.lr_d", self.lr_d)
+        if not 0.0 <= self.lr_decay_from <= 1.0:
+            raise ConfigError(f"rdg.lr_decay_from must be in [0, 1], got {self.lr_decay_from!r}")
         for i, beta in enumerate(self.betas):
             fraction(f"rdg.betas[{i}]", beta)
         at_least("rdg.kl_weight", self.kl_weight, 0)

@@ -59,7 +59,28 @@ class RDGNets:
 
 def _adam(params, lr: float, betas, device: torch.device) -> torch.optim.Optimizer:
     kwargs = {"fused": True} if device.type in ("cpu", "cuda") else {}
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kwargs)
+    opt = torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kwargs)
+    for group in opt.param_groups:      # the rate set_learning_rates scales
+        group["initial_lr"] = lr
+    return opt
+
+
+def lr_factor(step: int, total: int, decay_from: float) -> float:
+    """Multiplier of every learning rate at ``step`` (0-based) of ``total`` steps: 1 until the
+    fraction ``decay_from`` of the steps, then falling linearly, reaching 1 / (remaining steps)
+    at the last step (pix2pix's and CycleGAN's schedule, in steps rather than epochs).
+    ``decay_from`` 1 keeps every rate constant, as the paper and the official code do."""
+    start = decay_from * total
+    if step < start or start >= total:
+        return 1.0
+    return max(total - step, 0) / (total - start)
+
+
+def set_learning_rates(nets: RDGNets, factor: float) -> None:
+    """Every optimiser of ``nets`` (G, D, RS, speech encoder) at ``factor`` times its own rate."""
+    for opt in (nets.opt_g, nets.opt_d, nets.opt_rs, nets.opt_s):
+        for group in opt.param_groups if opt is not None else ():
+            group["lr"] = group["initial_lr"] * factor
 
 
 def build_nets(dg: DGConfig, rs: RSConfig, rdg: RDGConfig, embed_dim: int, fine_grained: bool,

@@ -35,7 +35,8 @@ from s2igan.rdg.config import SPEECH_ENCODER_FILE, DGConfig, RDGConfig, RSConfig
 from s2igan.rdg.data import TrainData
 from s2igan.rdg.sampling import save_grid
 from s2igan.rdg.speech import SpeechSide
-from s2igan.rdg.step import RDGNets, build_nets, global_statistics, train_step
+from s2igan.rdg.step import (RDGNets, build_nets, global_statistics, lr_factor,
+                             set_learning_rates, train_step)
 from s2igan.sen.data import pad_batch
 
 LOSS_KEYS = ("d_loss", "g_adv", "kl", "g_loss", "rs_loss", "g_rs", "g_ms", "g_recon",
@@ -69,9 +70,12 @@ def _configs(dg: DGConfig, rs: RSConfig, rdg: RDGConfig) -> dict:
 
 
 def _same_run(saved: dict, current: dict) -> bool:
-    """A checkpoint may be resumed if everything but the epoch count is unchanged."""
+    """A checkpoint may be resumed if everything but the epoch count is unchanged; under a
+    decaying learning rate (``rdg.lr_decay_from`` < 1) the epoch count sets the schedule, so it
+    must match too."""
     def norm(c: dict) -> dict:
-        c = {**c, "rdg": {k: v for k, v in c["rdg"].items() if k != "epochs"}}
+        free = () if c["rdg"].get("lr_decay_from", 1.0) < 1 else ("epochs",)
+        c = {**c, "rdg": {k: v for k, v in c["rdg"].items() if k not in free}}
         return {s: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
                 for s, d in c.items()}
 
@@ -314,6 +318,8 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
             if rdg.mode_seeking:   # the first half twice: pairs (i, i + B/2) share a caption
                 caps = np.concatenate([caps[:len(caps) // 2]] * 2)
+            set_learning_rates(nets, lr_factor(nets.step, rdg.epochs * n_batches,
+                                               rdg.lr_decay_from))
             out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs,
                                               attribute_index), dg, rs, rdg, fine_grained)
             for key, v in out.items():

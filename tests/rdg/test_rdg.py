@@ -23,7 +23,7 @@ from s2igan.rdg.relation import (NEGATIVE, POSITIVE, UNDESIRED, ImageEmbedder, R
                                  damsm_matching_loss, relation_pairs, rs_classifier_loss,
                                  rs_generator_loss)
 from s2igan.rdg.run import final_metrics
-from s2igan.rdg.step import build_nets, train_step
+from s2igan.rdg.step import build_nets, lr_factor, train_step
 from s2igan.rdg.train import LOSS_KEYS, SampleSpec, train_rdg
 
 
@@ -485,3 +485,44 @@ def test_rdg_summary_line(tmp_path):
         f"Sample grids in {tmp_path / 'samples'}")
     assert summary_line(final_metrics(tmp_path / "none.csv"), tmp_path).startswith(
         "rdg: no epoch trained")
+
+
+def test_lr_factor_constant_then_linear_to_zero():
+    assert [lr_factor(s, 10, 1.0) for s in range(10)] == [1.0] * 10
+    got = [lr_factor(s, 10, 0.5) for s in range(10)]
+    assert got == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
+    assert [lr_factor(s, 4, 0.0) for s in range(4)] == pytest.approx([1, 0.75, 0.5, 0.25])
+
+
+def test_training_decays_every_learning_rate(tmp_path):
+    """4 epochs of one step, decay from half way: the last step (step 3) runs at
+    (4 - 3) / (4 - 2) = 0.5 of each optimiser's rate, G, D and the RS classifier alike."""
+    dg, rs = tiny_dg(), RSConfig(hidden=8, lr=0.0003)
+    embedder = ImageEmbedder(TinyBackbone(), TinyImageEncoder())
+    rdg = RDGConfig(epochs=4, batch_size=4, device="cpu", lr_g=0.001, lr_d=0.002,
+                    lr_decay_from=0.5)
+    train_rdg(tiny_data(), dg, rs, rdg, fine_grained=True, embedder=embedder,
+              model_dir=tmp_path / "m", report_dir=tmp_path / "r")
+    ckpt = load_checkpoint(tmp_path / "m" / "last.pt")
+    assert ckpt["step"] == 4
+    for key, lr in (("opt_g", 0.001), ("opt_d", 0.002), ("opt_rs", 0.0003)):
+        assert ckpt[key]["param_groups"][0]["lr"] == pytest.approx(0.5 * lr), key
+
+
+def test_resume_under_lr_decay_needs_the_same_epoch_count(tmp_path):
+    """The decay's schedule depends on the total: an unfinished run of another epoch count is
+    trained afresh (marked history row gone), where a constant rate resumes it."""
+    from s2igan.checkpoint import save_checkpoint
+    dg, rs = tiny_dg(), RSConfig(enabled=False)
+    kw = dict(fine_grained=True, max_steps=1, model_dir=tmp_path / "m", report_dir=tmp_path / "r")
+    last = tmp_path / "m" / "last.pt"
+    for decay_from, resumed in ((1.0, True), (0.5, False)):
+        train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=2, batch_size=4, device="cpu",
+                                                 lr_decay_from=decay_from), **kw)
+        ckpt = load_checkpoint(last)
+        ckpt["history"][0]["d_loss"] = 123.0
+        ckpt["epoch"] = 0                  # as if stopped after its first epoch
+        save_checkpoint(last, ckpt)
+        train_rdg(tiny_data(), dg, rs, RDGConfig(epochs=3, batch_size=4, device="cpu",
+                                                 lr_decay_from=decay_from), **kw)
+        assert (_state(last)[2][0]["d_loss"] == 123.0) is resumed, decay_from
