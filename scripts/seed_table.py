@@ -21,9 +21,16 @@ METRICS = ("gen/fid", "gen/is", "gen/map", "gen/acc_crown", "gen/acc_wing", "gen
 METRICS_FILE = "reports/evaluate/metrics.json"
 
 
+ABSENT = "(absent)"
+
+
 def _param(params: dict, dotted: str):
+    """The value of the dotted key; ``ABSENT`` where the run's params do not have it (a run made
+    before the switch existed), so such runs form a group of their own."""
     value = params
     for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return ABSENT
         value = value[key]
     return value
 

@@ -32,3 +32,11 @@ def test_groups_by_param_and_averages_over_seeds():
     # True: 10, 14, 12 -> mean 12, sample std 2; False: 3 and 5 -> mean 4, std 1.4
     assert lines[2] == "| False | 4 ± 1.4 | 2 |"
     assert lines[3] == "| True | 12 ± 2 | 3 |"
+
+
+def test_a_param_older_runs_lack_groups_them_as_absent():
+    new = ({"rdg": {"seed": 0, "lr_decay_from": 0.5}}, {"gen/fid": 8.0})
+    old = [({"rdg": {"seed": s}}, {"gen/fid": fid}) for s, fid in ((1, 2.0), (2, 4.0))]
+    lines = seed_table.table([new, *old], ["rdg.lr_decay_from"], ["gen/fid"]).splitlines()
+    assert lines[2] == "| (absent) | 3 ± 1.4 | 2 |"
+    assert lines[3] == "| 0.5 | 8 ± nan | 1 |"
