@@ -134,9 +134,11 @@ def positive(where: str, value: Any) -> None:
         raise ConfigError(f"{where} must be > 0, got {value!r}")
 
 
-def fraction(where: str, value: Any) -> None:
-    """A fraction or probability in [0, 1)."""
-    if not 0.0 <= value < 1.0:
+def fraction(where: str, value: Any, *, closed: bool = False) -> None:
+    """A fraction or probability in [0, 1), or in [0, 1] with ``closed``."""
+    if closed and not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where} must be in [0, 1], got {value!r}")
+    if not closed and not 0.0 <= value < 1.0:
         raise ConfigError(f"{where} must be in [0, 1), got {value!r}")
 
 

@@ -2,7 +2,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from s2igan.config import ConfigError, flatten, from_dict
+from s2igan.config import ConfigError, flatten, fraction, from_dict
+from s2igan.rdg.config import RDGConfig
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,20 @@ def test_unknown_key_is_refused_with_its_name():
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_fraction_is_half_open_unless_closed():
+    fraction("x", 0.0)
+    fraction("x", 1.0, closed=True)
+    with pytest.raises(ConfigError, match=r"x must be in \[0, 1\), got 1.0"):
+        fraction("x", 1.0)
+    with pytest.raises(ConfigError, match=r"x must be in \[0, 1\], got 1.5"):
+        fraction("x", 1.5, closed=True)
+    with pytest.raises(ConfigError, match=r"\[0, 1\], got -0.1"):
+        fraction("x", -0.1, closed=True)
+
+
+def test_lr_decay_from_accepts_one_and_refuses_more():
+    assert RDGConfig(lr_decay_from=1.0).lr_decay_from == 1.0
+    with pytest.raises(ConfigError, match=r"rdg.lr_decay_from must be in \[0, 1\], got 1.2"):
+        RDGConfig(lr_decay_from=1.2)

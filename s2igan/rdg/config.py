@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2igan.config import ConfigError, at_least, fraction, one_of, positive
+from s2igan.config import at_least, fraction, one_of, positive
 from s2igan.rdg.augment import augmenter
 from s2igan.rdg.condition import PROJECTIONS, WEIGHTS
 
@@ -169,8 +169,7 @@ class RDGConfig:
         at_least("rdg.batch_size", self.batch_size, 1)
         positive("rdg.lr_g", self.lr_g)
         positive("rdg.lr_d", self.lr_d)
-        if not 0.0 <= self.lr_decay_from <= 1.0:
-            raise ConfigError(f"rdg.lr_decay_from must be in [0, 1], got {self.lr_decay_from!r}")
+        fraction("rdg.lr_decay_from", self.lr_decay_from, closed=True)
         for i, beta in enumerate(self.betas):
             fraction(f"rdg.betas[{i}]", beta)
         at_least("rdg.kl_weight", self.kl_weight, 0)

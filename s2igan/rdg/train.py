@@ -318,8 +318,9 @@ def train_rdg(data: TrainData, dg: DGConfig, rs: RSConfig, rdg: RDGConfig, *, fi
             caps = order[k * rdg.batch_size:(k + 1) * rdg.batch_size]
             if rdg.mode_seeking:   # the first half twice: pairs (i, i + B/2) share a caption
                 caps = np.concatenate([caps[:len(caps) // 2]] * 2)
-            set_learning_rates(nets, lr_factor(nets.step, rdg.epochs * n_batches,
-                                               rdg.lr_decay_from))
+            if rdg.lr_decay_from < 1:   # a constant rate needs no assignment
+                set_learning_rates(nets, lr_factor(nets.step, rdg.epochs * n_batches,
+                                                   rdg.lr_decay_from))
             out = train_step(nets, make_batch(data, caps, rng, gen, dg, device, use_rs,
                                               attribute_index), dg, rs, rdg, fine_grained)
             for key, v in out.items():
