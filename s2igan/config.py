@@ -136,10 +136,9 @@ def positive(where: str, value: Any) -> None:
 
 def fraction(where: str, value: Any, *, closed: bool = False) -> None:
     """A fraction or probability in [0, 1), or in [0, 1] with ``closed``."""
-    if closed and not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{where} must be in [0, 1], got {value!r}")
-    if not closed and not 0.0 <= value < 1.0:
-        raise ConfigError(f"{where} must be in [0, 1), got {value!r}")
+    below_top, bracket = (value <= 1.0, "]") if closed else (value < 1.0, ")")
+    if not (0.0 <= value and below_top):
+        raise ConfigError(f"{where} must be in [0, 1{bracket}, got {value!r}")
 
 
 def one_of(where: str, value: Any, options: typing.Iterable[Any]) -> None:

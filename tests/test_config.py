@@ -47,6 +47,8 @@ def test_fraction_is_half_open_unless_closed():
         fraction("x", 1.5, closed=True)
     with pytest.raises(ConfigError, match=r"\[0, 1\], got -0.1"):
         fraction("x", -0.1, closed=True)
+    with pytest.raises(ConfigError, match=r"\[0, 1\), got nan"):
+        fraction("x", float("nan"))
 
 
 def test_lr_decay_from_accepts_one_and_refuses_more():
