@@ -1,4 +1,5 @@
-"""Every command the README shows is checked here, short of running what the pipeline tests run:
+"""Every command the README (and docs/ablations.md, which holds its older tables) shows is
+checked here, short of running what the pipeline tests run:
 
 * each `dvc exp run -S key=value ...` names existing params keys, and the params it gives pass
   the `check` stage (so a copied command does not fail at the first stage);
@@ -22,11 +23,13 @@ from conftest import check_stage
 from s2igan.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "docs/ablations.md")   # docs/fidelity.md keeps commands of retired params
 
 
 def _commands() -> list[str]:
-    """The README's shell lines (```bash blocks), continuations joined, comments dropped."""
-    text = (REPO / "README.md").read_text(encoding="utf8")
+    """The shell lines (```bash blocks) of the README and of the pages it hands its tables to,
+    continuations joined, comments dropped."""
+    text = "\n".join((REPO / name).read_text(encoding="utf8") for name in DOCS)
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         block = re.sub(r"\\\n\s*", " ", block)
