@@ -1,5 +1,6 @@
-"""Every command the README (and docs/ablations.md, which holds its older tables) shows is
-checked here, short of running what the pipeline tests run:
+"""Every command the README (and docs/ablations.md, docs/systems.md and docs/speed.md, which hold
+its older tables and measurements) shows is checked here, short of running what the pipeline
+tests run:
 
 * each `dvc exp run -S key=value ...` names existing params keys, and the params it gives pass
   the `check` stage (so a copied command does not fail at the first stage);
@@ -23,7 +24,8 @@ from conftest import check_stage
 from s2igan.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "docs/ablations.md")   # docs/fidelity.md keeps commands of retired params
+DOCS = ("README.md", "docs/ablations.md", "docs/systems.md", "docs/speed.md")
+# (docs/fidelity.md keeps commands of retired params)
 
 
 def _commands() -> list[str]:
