@@ -103,10 +103,31 @@ def judged_accuracy(judges: Judges, images: torch.Tensor, truth: pd.DataFrame,
 
 def value_scores(pred: dict[str, np.ndarray], truth: pd.DataFrame, prefix: str
                  ) -> dict[str, float]:
-    """:func:`judged_accuracy` of readings already judged (:func:`judged_values`)."""
+    """:func:`judged_accuracy` of readings already judged (:func:`judged_values`), with
+    :func:`two_value_recalls`."""
     out = {f"{prefix}/acc_{a}": attribute_accuracy(p, truth[a].astype(str).to_numpy())
            for a, p in pred.items()}
+    out.update(two_value_recalls(pred, truth, prefix))
     out.update(anypart_scores(pred, truth, prefix))
+    return out
+
+
+def two_value_recalls(pred: dict[str, np.ndarray], truth: pd.DataFrame, prefix: str
+                      ) -> dict[str, float]:
+    """``<prefix>/acc_<attr>_<value>``: for each attribute with two values (SynthBirds' size),
+    the accuracy over the rows whose true value is ``value``, so that a miss shows which way
+    it goes (2026-12-08: small birds drawn as large). An attribute is scored when its true
+    values in these rows are exactly two, so colours (ten values) are left out, and so is an
+    attribute whose rows all have one value."""
+    out = {}
+    for a, p in pred.items():
+        true = truth[a].astype(str).to_numpy()
+        values = np.unique(true)
+        if len(values) != 2:
+            continue
+        for v in values:
+            rows = true == v
+            out[f"{prefix}/acc_{a}_{v}"] = float((np.asarray(p)[rows] == v).mean())
     return out
 
 

@@ -26,7 +26,8 @@ from s2igan.data.captions import MENTION_WORDS
 from s2igan.data.images import load_images, to_float
 from s2igan.device import resolve_device
 from s2igan.evaluate.fidelity import (anypart_scores, diversity_score, heldout_phrasing_scores,
-                                      heldout_voice_scores, probe_scores, seen_class_scores)
+                                      heldout_voice_scores, probe_scores, seen_class_scores,
+                                      two_value_recalls)
 from s2igan.evaluate.figures import caption_grid, colour_grid
 from s2igan.evaluate.judge import Judges, attribute_table, predict
 from s2igan.evaluate.sen_figures import attention_figure, interpolation_figure
@@ -122,6 +123,7 @@ def attribute_scores(judges: Judges, gen: torch.Tensor, captions, real_test: tor
             out[f"gen/acc_{a}_mentioned"] = float(ok[said].mean())
         real_pred = np.asarray(values)[real_probs[a].argmax(1)]
         out[f"real_test/acc_{a}"] = float((real_pred == real_gt[a].to_numpy()).mean())
+    out.update(two_value_recalls(preds, gt, "gen"))
     out.update(anypart_scores(preds, gt, "gen"))
     return out
 

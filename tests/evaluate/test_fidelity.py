@@ -9,7 +9,7 @@ import torch
 from conftest import TINY_SEN, TINY_SEN_DIMS
 from s2igan.arrays import load_vectors, save_vectors
 from s2igan.evaluate.fidelity import (attributes_of, heldout_phrasings, part_word_scores,
-                                     probe_scores, voice_speech)
+                                     probe_scores, two_value_recalls, value_scores, voice_speech)
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.speech.frontend import SpeechFrontend
 
@@ -126,3 +126,18 @@ def test_part_word_scores_split_each_part_by_the_word_that_names_it():
     assert got == {"p/acc_crown_known_word": 0.5, "p/acc_crown_new_word": 0.5,
                    "p/acc_wing_known_word": 0.5, "p/acc_wing_new_word": 1.0,
                    "p/acc_belly_new_word": 0.5}
+
+
+def test_two_value_recalls_show_which_way_a_two_valued_attribute_errs():
+    truth = pd.DataFrame({"size": ["small", "small", "small", "small", "large", "large"],
+                          "crown": ["red", "blue", "green", "red", "red", "red"],
+                          "wing": ["red"] * 6})
+    pred = {"size": np.array(["large", "small", "large", "large", "large", "large"]),
+            "crown": np.array(["red"] * 6), "wing": np.array(["red"] * 6)}
+    # size: 1 of 4 small rows read small, both large rows read large; the crown has three
+    # values in these rows and the wing one: neither is scored
+    assert two_value_recalls(pred, truth, "gen") == {"gen/acc_size_small": 0.25,
+                                                     "gen/acc_size_large": 1.0}
+    got = value_scores(pred, truth, "seen")
+    assert got["seen/acc_size"] == 0.5
+    assert got["seen/acc_size_small"] == 0.25 and got["seen/acc_size_large"] == 1.0
