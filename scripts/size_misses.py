@@ -5,9 +5,11 @@ For the unseen test captions and for seeded training-class captions (as ``seen/a
 ``--noise`` seeds, it tallies per true size: how often the judge reads the drawn bird right, how
 often the generator's discrete attribute code (``dg.condition_attributes``) read the size right,
 and, of the drawn misses, how many had the code right (the drawing's miss) or wrong (the
-reading's). It also judges the real test images under a Gaussian blur of growing radius, to see
-whether a soft drawing alone reads as the other size (it reads as small, not large: the judge
-does not take blur for size).
+reading's). With the code's size forced to each value (its column's bias raised), it counts
+how often the drawing follows the code against the rest of the condition (the CCA of the speech
+still says the spoken size). It also judges the real test images under a Gaussian blur of
+growing radius, to see whether a soft drawing alone reads as the other size (it reads as
+small, not large: the judge does not take blur for large).
 
 Runs after `dvc repro` on its outputs (data/prepared, data/embeddings, models/rdg, models/judge).
 
@@ -66,6 +68,19 @@ def miss_table(truth: np.ndarray, code: np.ndarray, drawn: np.ndarray) -> dict[s
     return out
 
 
+def forced_size(g, y: torch.Tensor, value: str, names: list[str], noise: int) -> torch.Tensor:
+    """Images of ``y`` with the attribute code's size forced to ``value`` (that column's bias
+    raised by 1e6, so it wins the arg-max; the module is restored after)."""
+    code = g.project.attributes
+    col = names.index(f"size={value}")
+    saved = code.bias.clone()
+    try:
+        code.bias[col] += 1e6
+        return generate(g, y, fixed_noise(len(y), g.cfg.z_dim, noise))
+    finally:
+        code.bias.copy_(saved)
+
+
 def blurred(images: torch.Tensor, radius: float) -> torch.Tensor:
     """uint8 (N, 3, H, W) images under PIL's Gaussian blur of ``radius`` pixels."""
     if not radius:
@@ -115,8 +130,16 @@ def main() -> None:
         drawn = np.stack([judged_values(judges, generate(g, y, fixed_noise(len(y), g.cfg.z_dim,
                                                                           s)))["size"]
                           for s in args.noise])
-        result["seen" if split == "train" else "test"] = miss_table(
-            truth["size"].to_numpy(), read, drawn)
+        key = "seen" if split == "train" else "test"
+        result[key] = miss_table(truth["size"].to_numpy(), read, drawn)
+        if split == "test":   # the share of drawings read as the forced size, by spoken size
+            spoken = truth["size"].to_numpy()
+            result["test_code_forced"] = {}
+            for v in [n.split("=", 1)[1] for n in names if n.startswith("size=")]:
+                drawn_v = forced_size(g, y, v, names, args.noise[0])
+                follows = judged_values(judges, drawn_v)["size"] == v
+                result["test_code_forced"][f"code says {v}"] = {
+                    f"spoken {t}": float(follows[spoken == t].mean()) for t in np.unique(spoken)}
 
     real_table = mf.images(frame[frame["split"] == "test"]).reset_index(drop=True)
     real_truth = attribute_table(real_table)["size"].astype(str).to_numpy()
@@ -127,6 +150,7 @@ def main() -> None:
     write_json(args.out, result)
     rows = {f"{split}, true {v}": t for split in ("seen", "test") for v, t in result[split].items()}
     print(pd.DataFrame(rows).T.round(3).to_string())
+    print(pd.DataFrame(result["test_code_forced"]).T.round(3).to_string())
     print(pd.DataFrame(result["real_test_blurred"]).T.round(3).to_string())
 
 
