@@ -61,7 +61,8 @@ def main() -> None:
     committed_real = json.loads(Path("reports/judge/metrics.json").read_text(encoding="utf8"))
     judges = {f"committed (seed {cfg.seed}, width {cfg.width})": (committed, committed_real)}
     for seed, width in judge_variants(args.judges):
-        judge, real = build_judges(frame, replace(cfg, seed=seed, width=width), committed.size)
+        judge, real = build_judges(frame, replace(cfg, seed=seed, width=width),
+                                   committed.image_size)
         judges[f"seed {seed}, width {width}"] = (judge, real)
 
     by_caption = frame.set_index("caption_id")
