@@ -31,7 +31,7 @@ from PIL import Image, ImageFilter
 from s2igan.arrays import load_vectors
 from s2igan.data import manifest as mf
 from s2igan.data.images import load_images
-from s2igan.evaluate.fidelity import judged_values
+from s2igan.evaluate.fidelity import judged_values, value_recalls
 from s2igan.evaluate.judge import Judges, attribute_table
 from s2igan.io import write_json
 from s2igan.rdg.attributes import one_hot_targets
@@ -90,10 +90,6 @@ def blurred(images: torch.Tensor, radius: float) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 
-def per_value_accuracy(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    return {str(v): float((pred[truth == v] == v).mean()) for v in np.unique(truth)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", type=Path, default=Path("models/rdg/generator.pt"))
@@ -112,6 +108,7 @@ def main() -> None:
     by_caption = frame.set_index("caption_id")
     result: dict = {"generator": str(args.generator), "noise_seeds": args.noise}
     names = None
+    fitted = [t.detach().double().numpy() for t in (code.mean, code.weight, code.bias)]
     for split in ("train", "test"):
         index, x = load_vectors(vectors, f"{split}_speech")
         x = np.asarray(x)
@@ -123,7 +120,6 @@ def main() -> None:
                 raise SystemExit("the code's columns do not match the training labels")
             pick = np.random.default_rng(0).choice(len(x), min(args.seen, len(x)), replace=False)
             x, truth = x[pick], truth.iloc[pick].reset_index(drop=True)
-        fitted = [t.detach().double().numpy() for t in (code.mean, code.weight, code.bias)]
         read = code_reading.readings(code_reading.scores_of(x, *fitted),
                                      code.group.numpy(), names)["size"]
         y = torch.from_numpy(x).float()
@@ -145,8 +141,8 @@ def main() -> None:
     real_truth = attribute_table(real_table)["size"].astype(str).to_numpy()
     real = load_images(real_table, (g.cfg.image_sizes[-1],), desc="load test images")[0]
     result["real_test_blurred"] = {
-        f"radius {r:g}": per_value_accuracy(judged_values(judges, blurred(real, r))["size"],
-                                            real_truth) for r in BLUR_RADII}
+        f"radius {r:g}": value_recalls(judged_values(judges, blurred(real, r))["size"],
+                                       real_truth) for r in BLUR_RADII}
     write_json(args.out, result)
     rows = {f"{split}, true {v}": t for split in ("seen", "test") for v, t in result[split].items()}
     print(pd.DataFrame(rows).T.round(3).to_string())

@@ -122,13 +122,16 @@ def two_value_recalls(pred: dict[str, np.ndarray], truth: pd.DataFrame, prefix: 
     out = {}
     for a, p in pred.items():
         true = truth[a].astype(str).to_numpy()
-        values = np.unique(true)
-        if len(values) != 2:
-            continue
-        for v in values:
-            rows = true == v
-            out[f"{prefix}/acc_{a}_{v}"] = float((np.asarray(p)[rows] == v).mean())
+        if len(np.unique(true)) == 2:
+            out.update({f"{prefix}/acc_{a}_{v}": r for v, r in value_recalls(p, true).items()})
     return out
+
+
+def value_recalls(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """{value: the share of the rows whose true value is ``value`` that ``pred`` reads as it},
+    for every value in ``true``."""
+    pred, true = np.asarray(pred), np.asarray(true)
+    return {str(v): float((pred[true == v] == v).mean()) for v in np.unique(true)}
 
 
 def judged_values(judges: Judges, images: torch.Tensor) -> dict[str, np.ndarray]:

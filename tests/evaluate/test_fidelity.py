@@ -9,7 +9,8 @@ import torch
 from conftest import TINY_SEN, TINY_SEN_DIMS
 from s2igan.arrays import load_vectors, save_vectors
 from s2igan.evaluate.fidelity import (attributes_of, heldout_phrasings, part_word_scores,
-                                     probe_scores, two_value_recalls, value_scores, voice_speech)
+                                     probe_scores, two_value_recalls, value_recalls, value_scores,
+                                     voice_speech)
 from s2igan.sen.checkpoint import build_encoders
 from s2igan.speech.frontend import SpeechFrontend
 
@@ -141,3 +142,5 @@ def test_two_value_recalls_show_which_way_a_two_valued_attribute_errs():
     got = value_scores(pred, truth, "seen")
     assert got["seen/acc_size"] == 0.5
     assert got["seen/acc_size_small"] == 0.25 and got["seen/acc_size_large"] == 1.0
+    # the per-value recall under it takes any number of values
+    assert value_recalls(pred["crown"], truth["crown"]) == {"blue": 0.0, "green": 0.0, "red": 1.0}
