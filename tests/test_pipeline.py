@@ -85,6 +85,44 @@ def test_bundle_holds_the_pipeline_models(workspace):
 
 
 @pytest.mark.slow
+def test_size_misses_runs_on_the_pipeline_outputs(workspace):
+    """scripts/size_misses.py end to end on the tiny run: its tallies count every caption once
+    per noise seed, and a forced size and the blurred real images are scored for each size."""
+    work, env = workspace
+    out = work / "scratch/size_misses.json"
+    _run(["python", "scripts/size_misses.py", "--noise", "0", "1", "--seen", "5",
+          "--out", str(out)], work, env)
+    result = json.loads(out.read_text())
+    test_captions = 2 * 3 * 2                      # test classes x images x captions (TINY)
+    assert sum(t["n"] for t in result["test"].values()) == test_captions
+    assert sum(t["n"] for t in result["seen"].values()) == 5
+    for table in (result["test"], result["seen"]):
+        for t in table.values():                   # a drawn miss is the code's or the drawing's
+            misses = round(2 * t["n"] * (1 - t["drawn_right"]))
+            assert t["drawn_miss_code_right"] + t["drawn_miss_code_wrong"] == misses
+    assert sorted(result["test_code_forced"]) == ["code says large", "code says small"]
+    assert list(result["real_test_blurred"]) == ["radius 0", "radius 0.5", "radius 1",
+                                                 "radius 1.5"]
+    assert not list(out.parent.glob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_judge_spread_runs_on_the_pipeline_outputs(workspace):
+    """scripts/judge_spread.py end to end on the tiny run: the committed judge's row repeats the
+    evaluate stage's gen/acc_* (same images, same judge), and an extra judge gets its own row."""
+    work, env = workspace
+    out = work / "scratch/judge_spread.json"
+    _run(["python", "scripts/judge_spread.py", "--judges", "1:4", "--out", str(out)], work, env)
+    [rows] = json.loads(out.read_text())["generators"].values()
+    committed = next(v for k, v in rows.items() if k.startswith("committed"))
+    assert sorted(rows) == [next(k for k in rows if k.startswith("committed")), "seed 1, width 4"]
+    evaluate = json.loads((work / "reports/evaluate/metrics.json").read_text())
+    for attr in ("crown", "wing", "belly", "size"):
+        assert committed[f"gen/acc_{attr}"] == pytest.approx(evaluate[f"gen/acc_{attr}"]), attr
+        assert 0.0 <= rows["seed 1, width 4"][f"real_test/acc_{attr}"] <= 1.0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("switches,expected", [
     # Table IV "w/o SEN" and "end-to-end": the rdg stage trains the speech encoder (on
     # data/fbank); evaluate and bundle then use it (models/rdg/speech_encoder.pt)
